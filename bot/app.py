@@ -1,0 +1,39 @@
+"""Composition: settings -> storage, flows, runtime, adapters. Used by the CLI and the server."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from bot.loader import FlowRegistry
+from bot.runtime import Runtime
+from bot.settings import Settings
+from storage import open_storage
+from storage.base import Storage
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    storage: Storage
+    registry: FlowRegistry
+    runtime: Runtime
+
+
+@asynccontextmanager
+async def services(settings: Settings) -> AsyncIterator[Services]:
+    """Open storage and load flows (broken files are logged and skipped); close on exit."""
+    storage = open_storage(settings.storage.url)
+    await storage.open()
+    try:
+        registry = FlowRegistry(settings.flows_dir)
+        for error in registry.load_all():
+            log.error("%s", error)
+        runtime = Runtime(registry, storage, default_expiry=settings.surveys.expires_after)
+        yield Services(settings, storage, registry, runtime)
+    finally:
+        await storage.close()

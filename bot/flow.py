@@ -1,0 +1,517 @@
+"""Pydantic models of a survey flow and its graph checks. No I/O.
+
+Validation has two passes. The *shape* pass is pydantic: every question is parsed on its own
+(a discriminated union on ``type``) so that one broken question does not hide the problems of
+the others. The *graph* pass (:func:`graph_problems`) then checks what a single model cannot:
+unique ids, ``when`` referring only to earlier questions and to real values, every declared
+locale present. Both passes report :class:`Problem` objects whose ``loc`` is a path into the
+YAML document; :mod:`bot.loader` turns that path into ``file:line:col``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import string
+from collections.abc import Iterator, Mapping
+from datetime import timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StrictFloat,
+    StrictInt,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+ID_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(value: object) -> timedelta:
+    """``"90s" | "15m" | "72h" | "30d" | "2w"`` (or a timedelta) -> timedelta."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if match:
+            return timedelta(seconds=int(match[1]) * _UNITS[match[2]])
+    raise ValueError(f"expected a duration like 90s, 15m, 72h, 30d or 2w, got {value!r}")
+
+
+def format_duration(value: timedelta) -> str:
+    seconds = int(value.total_seconds())
+    for unit in ("w", "d", "h", "m"):
+        if seconds and seconds % _UNITS[unit] == 0:
+            return f"{seconds // _UNITS[unit]}{unit}"
+    return f"{seconds}s"
+
+
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(parse_duration),
+    PlainSerializer(format_duration, return_type=str),
+]
+
+# A text is one string (any locale) or a map locale -> string.
+Text = str | dict[str, str]
+
+
+def localize(text: Text, locale: str, fallback: str) -> str:
+    if isinstance(text, str):
+        return text
+    return text.get(locale) or text.get(fallback) or next(iter(text.values()), "")
+
+
+class _SafeContext(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+def render(template: str, context: Mapping[str, str]) -> str:
+    """Fill ``{placeholders}``; a placeholder with no value renders empty, never raises."""
+    try:
+        return string.Formatter().vformat(template, (), _SafeContext(context))
+    except (ValueError, IndexError, KeyError, AttributeError):
+        return template
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+Scalar = int | str | bool
+
+
+class Condition(_Model):
+    """Show-if test on one earlier answer. All given operators must hold."""
+
+    eq: Scalar | None = None
+    ne: Scalar | None = None
+    in_: list[Scalar] | None = Field(default=None, alias="in")
+    lt: StrictInt | StrictFloat | None = None
+    lte: StrictInt | StrictFloat | None = None
+    gt: StrictInt | StrictFloat | None = None
+    gte: StrictInt | StrictFloat | None = None
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> Condition:
+        if not self.operands():
+            raise ValueError("a condition needs one of eq, ne, in, lt, lte, gt, gte")
+        return self
+
+    def operands(self) -> dict[str, Any]:
+        names = ("eq", "ne", "in_", "lt", "lte", "gt", "gte")
+        return {n.rstrip("_"): getattr(self, n) for n in names if getattr(self, n) is not None}
+
+    def holds(self, value: int | str | None) -> bool:
+        """``value`` is the stored answer (yes_no as 1/0, option ids as str, None = skipped)."""
+        if value is None:
+            return False
+        for op, operand in self.operands().items():
+            if op == "eq" and not _same(value, operand):
+                return False
+            if op == "ne" and _same(value, operand):
+                return False
+            if op == "in" and not any(_same(value, x) for x in operand):
+                return False
+            if op in {"lt", "lte", "gt", "gte"}:
+                if not isinstance(value, int):
+                    return False
+                if op == "lt" and not value < operand:
+                    return False
+                if op == "lte" and not value <= operand:
+                    return False
+                if op == "gt" and not value > operand:
+                    return False
+                if op == "gte" and not value >= operand:
+                    return False
+        return True
+
+
+def _same(value: int | str, operand: Scalar) -> bool:
+    """Choice answers are option ids (compared as written); yes/no answers are 1/0."""
+    if isinstance(value, str):
+        return isinstance(operand, str) and operand == value
+    return normalize(operand) == value
+
+
+def normalize(operand: Scalar) -> int | str:
+    """Condition operands as stored answers: yes/no and booleans become 1/0."""
+    if isinstance(operand, bool):
+        return int(operand)
+    if isinstance(operand, str) and operand.lower() in {"yes", "no"}:
+        return 1 if operand.lower() == "yes" else 0
+    return operand
+
+
+class _Question(_Model):
+    id: str = Field(pattern=ID_PATTERN)
+    text: Text
+    optional: bool = False
+    when: dict[str, Condition] | None = None
+
+    def visible(self, answers: Mapping[str, int | str | None]) -> bool:
+        if not self.when:
+            return True
+        return all(qid in answers and cond.holds(answers[qid]) for qid, cond in self.when.items())
+
+
+class YesNo(_Question):
+    type: Literal["yes_no"]
+    labels: dict[Literal["yes", "no"], Text] | None = None
+
+    metric: Literal["csat"] = "csat"
+
+
+class _Scale(_Question):
+    labels: dict[int, Text] | None = None
+
+    def bounds(self) -> tuple[int, int]:
+        raise NotImplementedError
+
+
+class Rating(_Scale):
+    type: Literal["rating"]
+    min: int = Field(default=1, ge=0, le=10)
+    max: int = Field(default=5, ge=1, le=10)
+    metric: Literal["csat"] = "csat"
+
+    @model_validator(mode="after")
+    def _range(self) -> Rating:
+        if self.max - self.min < 1:
+            raise ValueError("max must be greater than min")
+        return self
+
+    def bounds(self) -> tuple[int, int]:
+        return self.min, self.max
+
+
+class Nps(_Scale):
+    type: Literal["nps"]
+    metric: Literal["nps"] = "nps"
+
+    def bounds(self) -> tuple[int, int]:
+        return 0, 10
+
+
+class Ces(_Scale):
+    type: Literal["ces"]
+    metric: Literal["ces"] = "ces"
+
+    def bounds(self) -> tuple[int, int]:
+        return 1, 7
+
+
+class Option(_Model):
+    id: str = Field(pattern=ID_PATTERN)
+    text: Text
+
+
+class Choice(_Question):
+    type: Literal["choice"]
+    options: list[Option] = Field(min_length=2, max_length=20)
+    metric: Literal["choice"] = "choice"
+
+
+class FreeText(_Question):
+    type: Literal["text"]
+    max_length: int = Field(default=1000, ge=1, le=4000)
+    metric: Literal["text"] = "text"
+
+
+Question = Annotated[YesNo | Rating | Nps | Ces | Choice | FreeText, Field(discriminator="type")]
+Scale = Rating | Nps | Ces
+QUESTION_ADAPTER: TypeAdapter[Question] = TypeAdapter(Question)
+
+
+class Flow(_Model):
+    id: str = Field(pattern=ID_PATTERN)
+    name: str = Field(min_length=1)
+    locales: list[Annotated[str, Field(pattern=r"^[a-z]{2,3}$")]] = Field(min_length=1)
+    questions: list[Question] = Field(min_length=1)
+    thanks: Text | None = None
+    expires_after: Duration | None = None
+    strings: dict[str, Text] = Field(default_factory=dict)
+
+    @field_validator("locales")
+    @classmethod
+    def _unique_locales(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError("locales must be unique")
+        return v
+
+    @property
+    def fallback(self) -> str:
+        return self.locales[0]
+
+    @property
+    def version(self) -> str:
+        """Content hash: sessions keep the version they started with."""
+        canonical = json.dumps(self.model_dump(mode="json", by_alias=True), sort_keys=True)
+        return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+    def index_of(self, question_id: str) -> int:
+        for i, q in enumerate(self.questions):
+            if q.id == question_id:
+                return i
+        raise KeyError(question_id)
+
+    def to_json(self) -> str:
+        return json.dumps(self.model_dump(mode="json", by_alias=True), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, raw: str) -> Flow:
+        return cls.model_validate_json(raw)
+
+
+class Problem(_Model):
+    """One validation problem; ``loc`` is a path into the document (keys and list indexes)."""
+
+    loc: tuple[str | int, ...]
+    message: str
+    question_id: str | None = None
+
+
+def shape_problems(data: object) -> tuple[Flow | None, list[Problem]]:
+    """Pass 1: parse with pydantic, question by question, collecting every shape error."""
+    if not isinstance(data, Mapping):
+        return None, [Problem(loc=(), message="a flow must be a mapping (id, name, questions...)")]
+    problems: list[Problem] = []
+    questions = data.get("questions")
+    parsed: list[Any] = []
+    if isinstance(questions, list):
+        for i, raw in enumerate(questions):
+            qid = raw.get("id") if isinstance(raw, Mapping) else None
+            try:
+                parsed.append(QUESTION_ADAPTER.validate_python(raw))
+            except ValidationError as exc:
+                problems.extend(_from_pydantic(exc, ("questions", i), qid))
+    top = {k: v for k, v in data.items() if k != "questions"}
+    try:
+        Flow.model_validate({**top, "questions": [_placeholder_question()]})
+    except ValidationError as exc:
+        problems.extend(_from_pydantic(exc, (), None))
+    if questions is None or not isinstance(questions, list) or not questions:
+        problems.append(Problem(loc=(), message="questions: a flow needs a list of questions"))
+    if problems:
+        return None, problems
+    flow = Flow.model_validate({**top, "questions": parsed})
+    return flow, []
+
+
+def validate(data: object) -> tuple[Flow | None, list[Problem]]:
+    """Both passes. When only some questions are malformed, the graph pass still runs over the
+    questions that parsed, so a file's problems are all reported at once."""
+    flow, problems = shape_problems(data)
+    if flow is not None:
+        return flow, graph_problems(flow)
+    if not isinstance(data, Mapping) or any(p.loc[:1] != ("questions",) for p in problems):
+        return None, problems
+    broken = {p.loc[1] for p in problems}
+    kept = [i for i, _ in enumerate(data["questions"]) if i not in broken]
+    if not kept:
+        return None, problems
+    partial, _ = shape_problems({**data, "questions": [data["questions"][i] for i in kept]})
+    if partial is None:
+        return None, problems
+    for p in graph_problems(partial):
+        loc = p.loc
+        if loc[:1] == ("questions",) and isinstance(loc[1], int):
+            loc = ("questions", kept[loc[1]], *loc[2:])
+        problems.append(p.model_copy(update={"loc": loc}))
+    return None, problems
+
+
+def _placeholder_question() -> dict[str, str]:
+    return {"id": "q", "type": "text", "text": "q"}
+
+
+def _from_pydantic(exc: ValidationError, prefix: tuple[str | int, ...], qid: Any) -> list[Problem]:
+    out = []
+    tags = {"yes_no", "rating", "nps", "ces", "choice", "text"}
+    for err in exc.errors():
+        loc: list[str | int] = []
+        for i, part in enumerate(err["loc"]):
+            # pydantic puts the union tag into the path: questions.3.nps.text -> questions.3.text
+            if i == 0 and prefix and part in tags and isinstance(part, str):
+                continue
+            if part == "[key]":
+                continue
+            loc.append(part)
+        field = ".".join(str(p) for p in loc) or "flow"
+        msg = err["msg"]
+        if err["type"] == "union_tag_invalid":
+            msg = f"unknown question type {err['input'].get('type')!r}; expected one of " + (
+                "yes_no, rating, nps, ces, choice, text"
+            )
+            loc = ["type"]
+            field = "type"
+        elif err["type"] == "union_tag_not_found":
+            msg = "missing 'type' (one of yes_no, rating, nps, ces, choice, text)"
+        elif err["type"] == "extra_forbidden":
+            msg = f"unknown key {loc[-1]!r}" if loc else msg
+        out.append(
+            Problem(
+                loc=(*prefix, *loc),
+                message=f"{field}: {msg}",
+                question_id=qid if isinstance(qid, str) else None,
+            )
+        )
+    return out
+
+
+def _texts(flow: Flow) -> Iterator[tuple[tuple[str | int, ...], Text, str | None]]:
+    for i, q in enumerate(flow.questions):
+        yield ("questions", i, "text"), q.text, q.id
+        if isinstance(q, Choice):
+            for j, opt in enumerate(q.options):
+                yield ("questions", i, "options", j, "text"), opt.text, q.id
+        labels: Mapping[Any, Text] | None = getattr(q, "labels", None)
+        for key, label in (labels or {}).items():
+            yield ("questions", i, "labels", key), label, q.id
+    if flow.thanks is not None:
+        yield ("thanks",), flow.thanks, None
+    for key, text in flow.strings.items():
+        yield ("strings", key), text, None
+
+
+def graph_problems(flow: Flow) -> list[Problem]:
+    """Pass 2: ids, ``when`` references and values, locales, placeholders."""
+    problems: list[Problem] = []
+    seen: dict[str, int] = {}
+    for i, q in enumerate(flow.questions):
+        if q.id in seen:
+            problems.append(
+                Problem(
+                    loc=("questions", i, "id"),
+                    message=f"duplicate question id {q.id!r} (first used by question "
+                    f"{seen[q.id] + 1})",
+                    question_id=q.id,
+                )
+            )
+        else:
+            seen[q.id] = i
+        for ref, cond in (q.when or {}).items():
+            problems.extend(_check_when(flow, i, q.id, ref, cond))
+        if isinstance(q, Choice):
+            ids = [o.id for o in q.options]
+            for j, oid in enumerate(ids):
+                if oid in ids[:j]:
+                    problems.append(
+                        Problem(
+                            loc=("questions", i, "options", j, "id"),
+                            message=f"duplicate option id {oid!r}",
+                            question_id=q.id,
+                        )
+                    )
+        if isinstance(q, Rating | Nps | Ces) and q.labels:
+            lo, hi = q.bounds()
+            for key in q.labels:
+                if not lo <= key <= hi:
+                    problems.append(
+                        Problem(
+                            loc=("questions", i, "labels", key),
+                            message=f"label for {key} is outside the scale {lo}..{hi}",
+                            question_id=q.id,
+                        )
+                    )
+    for loc, text, qid in _texts(flow):
+        problems.extend(_check_text(flow, loc, text, qid))
+    return problems
+
+
+def _check_text(
+    flow: Flow, loc: tuple[str | int, ...], text: Text, qid: str | None
+) -> list[Problem]:
+    out = []
+    variants = {"*": text} if isinstance(text, str) else text
+    if isinstance(text, dict):
+        for locale in flow.locales:
+            if not text.get(locale, "").strip():
+                out.append(
+                    Problem(
+                        loc=loc,
+                        message=f"missing {locale!r} text (the flow declares locales "
+                        f"{', '.join(flow.locales)})",
+                        question_id=qid,
+                    )
+                )
+        for locale in text:
+            if locale not in flow.locales:
+                out.append(
+                    Problem(
+                        loc=(*loc, locale),
+                        message=f"locale {locale!r} is not declared in the flow's locales",
+                        question_id=qid,
+                    )
+                )
+    for locale, variant in variants.items():
+        try:
+            list(string.Formatter().parse(variant))
+        except ValueError as exc:
+            out.append(
+                Problem(
+                    loc=loc if locale == "*" else (*loc, locale),
+                    message=f"bad placeholder: {exc} (write {{{{ and }}}} for literal braces)",
+                    question_id=qid,
+                )
+            )
+    return out
+
+
+def _check_when(flow: Flow, index: int, qid: str, ref: str, cond: Condition) -> list[Problem]:
+    loc: tuple[str | int, ...] = ("questions", index, "when", ref)
+    earlier = {q.id: q for q in flow.questions[:index]}
+    if ref not in earlier:
+        later = any(q.id == ref for q in flow.questions[index:])
+        why = "a later question" if later else "an unknown question"
+        return [
+            Problem(
+                loc=loc,
+                message=f"when: refers to {why} {ref!r}; conditions may only use earlier answers",
+                question_id=qid,
+            )
+        ]
+    target = earlier[ref]
+    out: list[Problem] = []
+    ops = cond.operands()
+    values: list[Scalar] = [v for op in ("eq", "ne") if op in ops for v in [ops[op]]]
+    values += list(ops.get("in", []))
+    numeric = {op: ops[op] for op in ("lt", "lte", "gt", "gte") if op in ops}
+
+    def bad(message: str) -> None:
+        out.append(Problem(loc=loc, message=f"when: {message}", question_id=qid))
+
+    if isinstance(target, YesNo):
+        for v in values:
+            if normalize(v) not in (0, 1):
+                bad(f"{ref!r} is yes/no; {v!r} is neither yes nor no")
+        if numeric:
+            bad(f"{ref!r} is yes/no; use eq/ne, not {', '.join(numeric)}")
+    elif isinstance(target, Rating | Nps | Ces):
+        lo, hi = target.bounds()
+        for v in [*values, *numeric.values()]:
+            if isinstance(v, bool) or not isinstance(v, int | float) or not lo <= v <= hi:
+                bad(f"{v!r} is outside {ref!r}'s scale {lo}..{hi}")
+    elif isinstance(target, Choice):
+        option_ids = {o.id for o in target.options}
+        for v in values:
+            if v not in option_ids:
+                bad(f"{v!r} is not an option of {ref!r} (options: {', '.join(sorted(option_ids))})")
+        if numeric:
+            bad(f"{ref!r} is a choice; use eq/ne/in, not {', '.join(numeric)}")
+    else:
+        bad(f"{ref!r} is free text; conditions on free text are not supported")
+    return out

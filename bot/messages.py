@@ -1,0 +1,107 @@
+"""Platform-neutral, frozen types that cross the adapter boundary.
+
+Adapters turn platform payloads into :class:`Inbound` and render :class:`Prompt`; nothing in
+here knows about Telegram or Slack. A button carries a compact payload
+(``sb1:<session id>:<question index>:<value>``) that fits Telegram's 64-byte callback_data.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Platform = Literal["telegram", "slack", "console"]
+PLATFORMS: tuple[Platform, ...] = ("telegram", "slack", "console")
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Address(_Frozen):
+    """Who a survey is for and where it is asked. ``chat_id`` None = the customer's DM."""
+
+    platform: Platform
+    user_id: str = Field(min_length=1, max_length=64)
+    chat_id: str | None = Field(default=None, max_length=64)
+    user_name: str | None = None  # shown when the survey is posted in a group
+
+
+class Button(_Frozen):
+    label: str
+    payload: str
+
+
+class Prompt(_Frozen):
+    """One message to show a customer: a question (with buttons or not), thanks or a notice."""
+
+    kind: Literal["question", "thanks", "notice", "reminder"]
+    session_id: str
+    text: str
+    question_id: str | None = None
+    rows: tuple[tuple[Button, ...], ...] = ()
+    hint: str | None = None
+    allow_skip: bool = False
+    skip_label: str | None = None
+    mention: str | None = None  # display name of the addressed customer, in group chats
+    locale: str = "en"
+
+
+class Inbound(_Frozen):
+    """Something a person did: tapped a button, typed text, or typed /skip."""
+
+    platform: Platform
+    kind: Literal["tap", "text", "skip"]
+    user_id: str
+    chat_id: str | None = None
+    event_id: str | None = None  # platform delivery id; duplicates are ignored
+    locale: str | None = None
+    payload: str | None = None  # tap
+    text: str | None = None  # text
+    message_id: str | None = None  # the message that carried the tapped button
+    user_name: str | None = None
+    ref: str | None = None  # opaque adapter handle (callback query id, response_url, ...)
+
+
+class Sent(_Frozen):
+    """What an adapter reports after sending: the platform's chat and message ids."""
+
+    chat_id: str
+    message_id: str
+
+
+class DeliveryError(Exception):
+    """Raised by ``Adapter.send`` when a message could not be delivered.
+
+    ``permanent`` means retrying cannot help (blocked bot, unknown user);
+    ``retry_after`` is the platform's flood-control wait in seconds, when it gave one.
+    """
+
+    def __init__(
+        self, message: str, *, permanent: bool = False, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+        self.retry_after = retry_after
+
+
+_PAYLOAD = re.compile(r"^sb1:([A-Za-z0-9_-]{8,24}):(\d{1,3}):([A-Za-z0-9_-]{1,16})$")
+
+
+def encode_payload(session_id: str, question_index: int, value: str) -> str:
+    payload = f"sb1:{session_id}:{question_index}:{value}"
+    if not _PAYLOAD.match(payload) or len(payload.encode()) > 64:
+        raise ValueError(f"payload does not fit: {payload!r}")
+    return payload
+
+
+def decode_payload(payload: str | None) -> tuple[str, int, str] | None:
+    """``(session_id, question_index, value)`` or None for anything malformed."""
+    if not payload:
+        return None
+    match = _PAYLOAD.match(payload)
+    if not match:
+        return None
+    return match[1], int(match[2]), match[3]

@@ -1,0 +1,37 @@
+"""Prometheus metrics, exported at GET /metrics. One registry per process."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+EVENTS = Counter(
+    "surveybot_events_handled",
+    "Platform events handled, by platform and outcome",
+    ["platform", "outcome"],
+    registry=REGISTRY,
+)
+ANSWERS = Counter(
+    "surveybot_answers_recorded",
+    "Answers committed to storage, by flow and metric",
+    ["flow", "metric"],
+    registry=REGISTRY,
+)
+SENT = Counter(
+    "surveybot_surveys_sent", "Surveys whose first question was delivered", ["platform", "flow"],
+    registry=REGISTRY,
+)  # fmt: skip
+SEND_FAILURES = Counter(
+    "surveybot_send_failures",
+    "Messages the platform refused or that could not be delivered",
+    ["platform", "kind"],
+    registry=REGISTRY,
+)
+HANDLE_SECONDS = Histogram(
+    "surveybot_handle_seconds",
+    "Time to handle one inbound event, commit included",
+    ["platform"],
+    registry=REGISTRY,
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)

@@ -1,0 +1,174 @@
+"""config.yaml + environment. Secrets come only from the environment.
+
+Precedence: environment (``SURVEYBOT_SECTION__KEY`` for any config key, ``SURVEYBOT_*_TOKEN``
+for secrets) over config.yaml over defaults. Relative paths in config.yaml (``flows_dir``,
+``sqlite:///relative.db``) are relative to the directory of the config file.
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
+from bot.flow import Duration
+
+SECRETS = (
+    "telegram_token",
+    "telegram_webhook_secret",
+    "slack_bot_token",
+    "slack_app_token",
+    "slack_signing_secret",
+    "api_token",
+)
+
+
+class ConfigError(Exception):
+    pass
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StorageConfig(_Section):
+    url: str = "sqlite:///data/surveys.db"
+
+
+class StaffConfig(_Section):
+    telegram: list[int] = Field(default_factory=list)
+    slack: list[str] = Field(default_factory=list)
+
+
+class TelegramConfig(_Section):
+    mode: Literal["polling", "webhook"] = "polling"
+    api_base_url: str = "https://api.telegram.org/bot"
+    webhook_url: str | None = None
+    bot_username: str | None = None  # for invite links; asked from getMe when unset
+
+
+class SlackConfig(_Section):
+    mode: Literal["socket", "http"] = "socket"
+    api_base_url: str = "https://slack.com/api/"
+
+
+class ServerConfig(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+
+
+class MilestoneEvent(_Section):
+    flow: str
+    delay: Duration = timedelta(0)
+
+
+class SurveysConfig(_Section):
+    expires_after: Duration = timedelta(hours=72)
+    remind_after: Duration | None = timedelta(hours=24)
+    throttle: Duration = timedelta(days=30)
+    throttle_per_flow: dict[str, Duration] = Field(default_factory=dict)
+    events: dict[str, MilestoneEvent] = Field(default_factory=dict)
+
+
+class _YamlSource(PydanticBaseSettingsSource):
+    def __init__(self, settings_cls: type[BaseSettings], data: dict[str, Any]) -> None:
+        super().__init__(settings_cls)
+        self.data = data
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return self.data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self.data)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="SURVEYBOT_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    flows_dir: Path = Path("flows")
+    storage: StorageConfig = StorageConfig()
+    staff: StaffConfig = StaffConfig()
+    telegram: TelegramConfig = TelegramConfig()
+    slack: SlackConfig = SlackConfig()
+    server: ServerConfig = ServerConfig()
+    surveys: SurveysConfig = SurveysConfig()
+
+    telegram_token: SecretStr | None = None
+    telegram_webhook_secret: SecretStr | None = None
+    slack_bot_token: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    api_token: SecretStr | None = None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _YamlSource(settings_cls, _YAML_DATA.get() or {}))
+
+    def throttle_for(self, flow_id: str) -> timedelta:
+        return self.surveys.throttle_per_flow.get(flow_id, self.surveys.throttle)
+
+
+# config.yaml's content for the source above while load_settings() builds a Settings
+_YAML_DATA: ContextVar[dict[str, Any] | None] = ContextVar("surveybot_yaml", default=None)
+
+
+def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
+    """Read config.yaml (if present) and the environment. Raises ConfigError, never a trace."""
+    path = path or Path("config.yaml")
+    data: dict[str, Any] = {}
+    if path.exists():
+        try:
+            loaded = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
+        except (YAMLError, OSError) as exc:
+            raise ConfigError(f"{path}: cannot read config: {exc}") from exc
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: the config must be a mapping of sections")
+        data = dict(loaded or {})
+        leaked = [k for k in SECRETS if k in data]
+        if leaked:
+            raise ConfigError(
+                f"{path}: secrets do not belong in config.yaml ({', '.join(leaked)}); set "
+                + ", ".join(f"SURVEYBOT_{k.upper()}" for k in leaked)
+                + " in the environment"
+            )
+    token = _YAML_DATA.set(data)
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        raise ConfigError(f"{path}: {problems}") from exc
+    finally:
+        _YAML_DATA.reset(token)
+    return _resolve_paths(settings, path.parent if path.exists() else Path.cwd())
+
+
+def _resolve_paths(settings: Settings, base: Path) -> Settings:
+    flows_dir = settings.flows_dir
+    if not flows_dir.is_absolute():
+        flows_dir = base / flows_dir
+    url = settings.storage.url
+    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+        file = Path(url[len("sqlite:///") :])
+        if not file.is_absolute():
+            url = f"sqlite:///{(base / file).resolve()}"
+    return settings.model_copy(
+        update={"flows_dir": flows_dir.resolve(), "storage": StorageConfig(url=url)}
+    )

@@ -1,0 +1,1 @@
+"""The flows shipped with surveybot (installed as bot.shipped_flows)."""

@@ -1,0 +1,194 @@
+"""The Storage contract every backend implements, and the records that cross it.
+
+Everything a restart must not lose lives behind this protocol: flow versions, sessions (with the
+engine state), answers (one per session and question), processed platform event ids, invite
+tokens and scheduled jobs. Recording an answer is one transaction (:meth:`Storage.commit`).
+Times are timezone-aware UTC datetimes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from bot.engine import Answer, SessionState
+from bot.messages import Address
+
+SessionStatus = Literal["scheduled", "active", "completed", "expired", "failed"]
+CommitResult = Literal["ok", "duplicate", "conflict"]
+JobKind = Literal["send", "remind", "expire"]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class SessionRecord(_Frozen):
+    id: str
+    flow_id: str
+    flow_version: str
+    platform: str
+    user_id: str
+    chat_id: str | None = None
+    user_name: str | None = None
+    locale: str
+    context: dict[str, str] = Field(default_factory=dict)
+    triggered_by: str = "unknown"
+    status: SessionStatus = "active"
+    state: SessionState
+    version: int = 0  # bumped by every commit: optimistic concurrency between workers
+    idempotency_key: str | None = None
+    created_at: datetime
+    updated_at: datetime
+    send_at: datetime | None = None
+    sent_at: datetime | None = None
+    expires_at: datetime | None = None
+    completed_at: datetime | None = None
+    reminded: bool = False
+    error: str | None = None
+    prompted: int | None = None  # index of the question whose prompt was last delivered
+    prompt_message_id: str | None = None  # platform id of that message
+
+    @property
+    def address(self) -> Address:
+        return Address(
+            platform=self.platform,
+            user_id=self.user_id,
+            chat_id=self.chat_id,
+            user_name=self.user_name,
+        )
+
+
+class Job(_Frozen):
+    id: int | None = None
+    kind: JobKind
+    session_id: str
+    run_at: datetime
+    attempts: int = 0
+    last_error: str | None = None
+
+
+class ExportRow(_Frozen):
+    """One answer, with the columns DESIGN.md names for `surveybot export`."""
+
+    session_id: str
+    flow_id: str
+    flow_version: str
+    question_id: str
+    metric: str
+    value: int | str | None
+    text: str | None
+    platform: str
+    user_id: str
+    chat_id: str | None
+    locale: str
+    context: dict[str, str]
+    triggered_by: str
+    answered_at: datetime
+
+    def as_dict(self) -> dict[str, Any]:
+        data = self.model_dump(mode="json")
+        data["answered_at"] = iso(self.answered_at)
+        return data
+
+
+def iso(moment: datetime) -> str:
+    """UTC ISO 8601 with a Z, microseconds kept: sorts lexicographically in SQL."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_iso(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
+@runtime_checkable
+class Storage(Protocol):
+    """Backends: storage.sqlite.SQLiteStorage (default), storage.postgres.PostgresStorage."""
+
+    url: str
+
+    async def open(self) -> None:
+        """Connect and apply pending migrations."""
+
+    async def close(self) -> None: ...
+
+    # flows ---------------------------------------------------------------------------------
+    async def save_flow_version(self, flow_id: str, version: str, definition: str) -> None:
+        """Remember a flow definition (JSON) by its content version; idempotent."""
+
+    async def load_flow_version(self, flow_id: str, version: str) -> str | None: ...
+
+    # sessions ------------------------------------------------------------------------------
+    async def create_session(self, record: SessionRecord) -> SessionRecord:
+        """Insert; with an idempotency key already used, return the existing session instead."""
+
+    async def get_session(self, session_id: str) -> SessionRecord | None: ...
+
+    async def active_session(
+        self, platform: str, user_id: str, chat_id: str | None
+    ) -> SessionRecord | None:
+        """The newest active session addressed to this user in this chat (None = DM)."""
+
+    async def last_asked(self, platform: str, user_id: str, flow_id: str) -> datetime | None:
+        """When this customer was last sent (or scheduled) this flow: for throttling."""
+
+    async def commit(
+        self,
+        session_id: str,
+        expected_version: int,
+        *,
+        state: SessionState,
+        status: SessionStatus,
+        now: datetime,
+        answer: Answer | None = None,
+        event_id: str | None = None,
+    ) -> CommitResult:
+        """One transaction: the answer, the new state and the event id.
+
+        ``duplicate``: the event id was processed before, or the question already has an
+        answer; ``conflict``: someone else moved the session first. Either way nothing changed.
+        """
+
+    async def update_session(
+        self, session_id: str, expected_version: int, **changes: Any
+    ) -> CommitResult:
+        """Change bookkeeping fields (status, sent_at, expires_at, reminded, error, chat_id,
+        prompted, prompt_message_id); bumps the version."""
+
+    async def claim_event(self, event_id: str, now: datetime) -> bool:
+        """Mark a platform event processed; False if it already was."""
+
+    # invites -------------------------------------------------------------------------------
+    async def create_invite(
+        self, token: str, flow_id: str, context: dict[str, str], now: datetime
+    ) -> None: ...
+
+    async def consume_invite(self, token: str, now: datetime) -> tuple[str, dict[str, str]] | None:
+        """Use an invite token once: ``(flow_id, context)``, or None if unknown or used."""
+
+    # jobs ----------------------------------------------------------------------------------
+    async def add_job(self, job: Job) -> int: ...
+
+    async def claim_jobs(self, now: datetime, limit: int, lease: timedelta) -> list[Job]:
+        """Due jobs, each leased to the caller so no other worker runs it meanwhile."""
+
+    async def finish_job(self, job_id: int) -> None: ...
+
+    async def retry_job(self, job_id: int, run_at: datetime, error: str) -> None: ...
+
+    async def pending_jobs(self, session_id: str) -> list[Job]: ...
+
+    # data ----------------------------------------------------------------------------------
+    def export_rows(
+        self, flow_id: str | None = None, since: datetime | None = None
+    ) -> AsyncIterator[ExportRow]: ...
+
+    async def erase_user(self, platform: str, user_id: str) -> tuple[int, int]:
+        """Delete a customer's answers and sessions: ``(answers, sessions)`` removed."""
