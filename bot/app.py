@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from bot.dispatch import Dispatcher
 from bot.loader import FlowRegistry
 from bot.runtime import Runtime
 from bot.settings import Settings
@@ -22,6 +23,7 @@ class Services:
     storage: Storage
     registry: FlowRegistry
     runtime: Runtime
+    dispatcher: Dispatcher
 
 
 @asynccontextmanager
@@ -34,6 +36,7 @@ async def services(settings: Settings) -> AsyncIterator[Services]:
         for error in registry.load_all():
             log.error("%s", error)
         runtime = Runtime(registry, storage, default_expiry=settings.surveys.expires_after)
-        yield Services(settings, storage, registry, runtime)
+        dispatcher = Dispatcher(runtime, settings.surveys)
+        yield Services(settings, storage, registry, runtime, dispatcher)
     finally:
         await storage.close()

@@ -14,6 +14,7 @@ from typing import Literal
 
 from rich.console import Console
 
+from bot.adapters.base import PlatformRunner
 from bot.adapters.console import ConsoleAdapter, read_line
 from bot.app import Services, services
 from bot.messages import Address, Inbound
@@ -23,25 +24,42 @@ from bot.settings import Settings
 log = logging.getLogger(__name__)
 
 
+def platform_runners(svc: Services) -> list[PlatformRunner]:
+    """One runner per platform whose token is set; their adapters join the runtime."""
+    settings = svc.settings
+    runners: list[PlatformRunner] = []
+    if settings.telegram_token is not None:
+        from bot.adapters.telegram import build_runner as telegram_runner
+
+        runners.append(telegram_runner(svc))
+    if settings.slack_bot_token is not None:
+        from bot.adapters.slack import build_runner as slack_runner
+
+        runners.append(slack_runner(svc))
+    for runner in runners:
+        svc.runtime.adapters[runner.adapter.platform] = runner.adapter
+    return runners
+
+
 async def run(settings: Settings) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     async with services(settings) as svc:
-        platforms = [
-            name
-            for name, enabled in (
-                ("telegram", settings.telegram_token is not None),
-                ("slack", settings.slack_bot_token is not None),
-            )
-            if enabled
-        ]
-        if not platforms:
+        runners = platform_runners(svc)
+        if not runners:
             log.info("no platform token set: running the console chat")
             await _console_chat(svc, stop)
             return
-        log.error("platforms %s are configured but not available in this build", platforms)
+        for runner in runners:
+            await runner.start()
+            log.info("%s started", runner.adapter.platform)
+        try:
+            await stop.wait()
+        finally:
+            for runner in reversed(runners):
+                await runner.stop()
 
 
 async def _console_chat(svc: Services, stop: asyncio.Event) -> None:

@@ -131,6 +131,8 @@ class Storage(Protocol):
 
     async def get_session(self, session_id: str) -> SessionRecord | None: ...
 
+    async def session_by_key(self, idempotency_key: str) -> SessionRecord | None: ...
+
     async def active_session(
         self, platform: str, user_id: str, chat_id: str | None
     ) -> SessionRecord | None:

@@ -202,14 +202,18 @@ class SQLiteStorage:
         except sqlite3.IntegrityError:
             if record.idempotency_key is None:
                 raise
-            row = await self._one(
-                f"SELECT {SESSION_COLUMNS} FROM sessions WHERE idempotency_key = ?",
-                (record.idempotency_key,),
-            )
-            if row is None:
+            existing = await self.session_by_key(record.idempotency_key)
+            if existing is None:
                 raise
-            return session_from_row(row)
+            return existing
         return record
+
+    async def session_by_key(self, idempotency_key: str) -> SessionRecord | None:
+        row = await self._one(
+            f"SELECT {SESSION_COLUMNS} FROM sessions WHERE idempotency_key = ?",
+            (idempotency_key,),
+        )
+        return session_from_row(row) if row else None
 
     async def get_session(self, session_id: str) -> SessionRecord | None:
         row = await self._one(f"SELECT {SESSION_COLUMNS} FROM sessions WHERE id = ?", (session_id,))

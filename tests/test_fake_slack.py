@@ -10,15 +10,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
-from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
-from slack_bolt.app.async_app import AsyncApp
-from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
-from slack_sdk.signature import SignatureVerifier
-from slack_sdk.web.async_client import AsyncWebClient
-
-from tests.fakes.slack_api import (
+from fakes.slack_api import (
     FakeSlack,
     block_actions_http,
     events_http,
@@ -27,6 +19,13 @@ from tests.fakes.slack_api import (
     slash_command_http,
     validate_blocks,
 )
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+from slack_bolt.app.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
+from slack_sdk.signature import SignatureVerifier
+from slack_sdk.web.async_client import AsyncWebClient
 
 JSON = dict[str, Any]
 
@@ -87,6 +86,7 @@ async def test_web_api_happy_path(fake: FakeSlack) -> None:
     assert [c.method for c in fake.calls][:3] == ["auth.test", "users.info", "users.info"]
 
 
+@pytest.mark.filterwarnings("ignore:The top-level `text` argument is missing")
 @pytest.mark.parametrize(
     ("kwargs", "error"),
     [
@@ -235,7 +235,8 @@ def make_app(fake: FakeSlack, seen: list[tuple[str, Any]], **kw: Any) -> AsyncAp
 
     @app.event("message")
     async def message(event: JSON, say: Any, context: Any, request: Any) -> None:
-        seen.append(("message", (event["text"], request.headers.get("x-slack-retry-num"))))
+        retry = request.headers.get("x-slack-retry-num", [None])[0]  # bolt headers are lists
+        seen.append(("message", (event["text"], retry)))
         await say("Thanks!")
 
     return app

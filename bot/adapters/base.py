@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
+from fastapi import APIRouter
+
 from bot.messages import Address, Inbound, Platform, Prompt, Sent
 
 
@@ -29,3 +31,18 @@ class Adapter(Protocol):
 
     async def locale_of(self, address: Address) -> str | None:
         """The customer's language as the platform knows it (e.g. "el-GR"), if it does."""
+
+
+@runtime_checkable
+class PlatformRunner(Protocol):
+    """A running platform connection: its adapter, optional HTTP routes for the project's
+    server (webhook / HTTP mode), and start/stop for polling or socket connections."""
+
+    adapter: Adapter
+
+    def router(self) -> APIRouter | None:
+        """Routes to mount on the HTTP server (e.g. POST /telegram/webhook), or None."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...

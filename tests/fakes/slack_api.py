@@ -57,7 +57,6 @@ class FakeUser:
     locale: str = "en-US"
     cannot_dm: bool | str = False  # True -> "user_disabled"; a str is the exact error
     is_bot: bool = False
-    team_id: str = "T0FAKE"
 
 
 @dataclass
@@ -339,7 +338,7 @@ class FakeSlack:
         cannot_dm: bool | str = False,
         is_bot: bool = False,
     ) -> FakeUser:
-        u = FakeUser(id, name, locale, cannot_dm, is_bot, self.team_id)
+        u = FakeUser(id, name, locale, cannot_dm, is_bot)
         self.users[id] = u
         return u
 
@@ -413,8 +412,8 @@ class FakeSlack:
             result = e.body
         return web.json_response(result)
 
-    def _channel(self, cid: Any) -> str:
-        cid = str(cid or "")
+    def _channel(self, value: Any) -> str:
+        cid = str(value or "")
         if cid.startswith(("U", "W")) and cid in self.users:  # posting to a user id -> app DM
             return self.dm_channel(cid)
         if cid not in self.channels:
@@ -438,7 +437,7 @@ class FakeSlack:
         if u is None:
             raise SlackError("user_not_found")
         user: JSON = {
-            "id": u.id, "team_id": u.team_id, "name": u.name, "real_name": u.name.title(),
+            "id": u.id, "team_id": self.team_id, "name": u.name, "real_name": u.name.title(),
             "deleted": False, "is_bot": u.is_bot, "is_app_user": False, "tz": "Europe/Athens",
             "profile": {"display_name": u.name, "real_name": u.name.title()},
         }  # fmt: skip
@@ -450,24 +449,17 @@ class FakeSlack:
         if args.get("channel"):
             return {"channel": {"id": self._channel(args["channel"])}, "no_op": True}
         ids = [x.strip() for x in str(args.get("users", "")).split(",") if x.strip()]
-        if not ids:
-            raise SlackError("users_list_not_supplied")
-        for uid in ids:
-            u = self.users.get(uid)
-            if u is None:
-                raise SlackError("user_not_found")
-            if u.is_bot and uid != self.bot_user_id:
-                raise SlackError("cannot_dm_bot")
-            if u.cannot_dm:
-                raise SlackError(u.cannot_dm if isinstance(u.cannot_dm, str) else "user_disabled")
-        if len(ids) > 1:
-            cid = self.channel(f"G{next(self._ids):08d}", "mpdm-" + "--".join(ids))
-            return {"channel": {"id": cid}}
-        existed = ids[0] in self._dms
-        cid = self.dm_channel(ids[0])
-        chan: JSON = {"id": cid}
-        if _truthy(args.get("return_im")):
-            chan.update({"created": int(time.time()), "is_im": True, "user": ids[0]})
+        if len(ids) != 1:  # the fake only does 1:1 DMs
+            raise SlackError("users_list_not_supplied" if not ids else "not_supported_by_fake")
+        u = self.users.get(ids[0])
+        if u is None:
+            raise SlackError("user_not_found")
+        if u.is_bot and u.id != self.bot_user_id:
+            raise SlackError("cannot_dm_bot")
+        if u.cannot_dm:
+            raise SlackError(u.cannot_dm if isinstance(u.cannot_dm, str) else "user_disabled")
+        existed = u.id in self._dms
+        chan = {"id": self.dm_channel(u.id), "is_im": True, "user": u.id}
         return {"channel": chan, "no_op": existed, "already_open": existed}
 
     def _m_chat_postMessage(self, args: JSON) -> JSON:
@@ -638,7 +630,7 @@ class FakeSlack:
             action["style"] = el["style"]
         return {
             "type": "block_actions",
-            "user": {"id": u.id, "username": u.name, "name": u.name, "team_id": u.team_id},
+            "user": {"id": u.id, "username": u.name, "name": u.name, "team_id": self.team_id},
             "api_app_id": self.app_id, "token": "verification-token",
             "container": {"type": "message", "message_ts": ts, "channel_id": cid,
                           "is_ephemeral": False},
