@@ -312,18 +312,21 @@ def shape_problems(data: object) -> tuple[Flow | None, list[Problem]]:
 
 
 def validate(data: object) -> tuple[Flow | None, list[Problem]]:
-    """Both passes. When only some questions are malformed, the graph pass still runs over the
-    questions that parsed, so a file's problems are all reported at once."""
+    """Both passes. When parts of the file are malformed, the graph pass still runs over what
+    parsed (the good questions, the good top-level keys), so all problems come at once."""
     flow, problems = shape_problems(data)
     if flow is not None:
         return flow, graph_problems(flow)
-    if not isinstance(data, Mapping) or any(p.loc[:1] != ("questions",) for p in problems):
+    if not isinstance(data, Mapping) or not isinstance(data.get("questions"), list):
         return None, problems
-    broken = {p.loc[1] for p in problems}
+    bad_top = {p.loc[0] for p in problems if p.loc and p.loc[0] != "questions"}
+    if "locales" in bad_top or not any(p.loc for p in problems):
+        return None, problems
+    broken = {p.loc[1] for p in problems if p.loc[:1] == ("questions",) and len(p.loc) > 1}
     kept = [i for i, _ in enumerate(data["questions"]) if i not in broken]
-    if not kept:
-        return None, problems
-    partial, _ = shape_problems({**data, "questions": [data["questions"][i] for i in kept]})
+    top = {k: v for k, v in data.items() if k not in bad_top and k != "questions"}
+    top = {"id": "flow", "name": "flow", **top}
+    partial, _ = shape_problems({**top, "questions": [data["questions"][i] for i in kept]})
     if partial is None:
         return None, problems
     for p in graph_problems(partial):

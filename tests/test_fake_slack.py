@@ -10,7 +10,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
-from fakes.slack_api import (
+from tests.fakes.slack_api import (
     FakeSlack,
     block_actions_http,
     events_http,
@@ -246,7 +246,7 @@ async def test_bolt_socket_mode_end_to_end(fake: FakeSlack) -> None:
     seen: list[tuple[str, Any]] = []
     app = make_app(fake, seen)
     handler = AsyncSocketModeHandler(app, fake.app_token, logger=logging.getLogger("t"))
-    await handler.connect_async()
+    await handler.connect_async()  # type: ignore[no-untyped-call]
     try:
         env = await fake.slash_command("U0STAFF", "U0CUST")
         assert await fake.wait_ack(env) == {}
@@ -287,7 +287,7 @@ async def test_bolt_socket_mode_end_to_end(fake: FakeSlack) -> None:
         assert fake.protocol_errors == []
         assert all(d < 3 for d in fake.ack_delays.values())
     finally:
-        await handler.close_async()
+        await handler.close_async()  # type: ignore[no-untyped-call]
 
 
 async def test_bolt_http_mode(fake: FakeSlack) -> None:

@@ -1,8 +1,8 @@
-"""A strict fake of the Telegram Bot API that the real python-telegram-bot talks to over HTTP.
+"""A strict fake Telegram Bot API server that the real python-telegram-bot talks to over HTTP.
 
-Give ``fake.base_url`` to ``telegram.Bot(token, base_url=...)`` (or ``telegram.api_base_url``).
-Tests act as users with :meth:`FakeTelegram.send_text` / :meth:`FakeTelegram.tap` and assert on
-``sent``, ``chat_messages()``, ``callback_answers``, ``commands``, ``calls``.
+Pass ``fake.base_url`` as PTB's ``base_url`` (our ``telegram.api_base_url``). Tests act as users
+with ``send_text`` / ``tap`` and assert on ``sent``, ``chat_messages()``, ``callback_answers``,
+``commands`` and ``calls``. Errors carry Telegram's own codes and descriptions.
 """
 
 from __future__ import annotations
@@ -33,9 +33,6 @@ BUTTON_ACTIONS = (
 )  # fmt: skip
 HTML_TAGS = {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "span", "tg-spoiler",
              "a", "code", "pre", "blockquote", "tg-emoji"}  # fmt: skip
-_TAG = re.compile(r"<(/?)([a-zA-Z][\w-]*)([^<>]*)>")
-_ENTITY = re.compile(r"&(#\d+|#x[0-9a-fA-F]+|lt|gt|amp|quot);")
-_COMMAND = re.compile(r"[a-z0-9_]{1,32}")
 
 
 class ApiError(Exception):
@@ -54,118 +51,81 @@ class FakeUser:
     first_name: str
     language_code: str | None = "en"
     username: str | None = None
-    started: bool = True  # pressed Start (or wrote to the bot) -> the bot may message them
+    started: bool = True  # pressed Start (or wrote to the bot): the bot may message them
     blocked: bool = False
 
     def as_dict(self) -> JSONDict:
-        user: JSONDict = {"id": self.id, "is_bot": False, "first_name": self.first_name}
-        if self.username:
-            user["username"] = self.username
-        if self.language_code:
-            user["language_code"] = self.language_code
-        return user
+        optional = {"username": self.username, "language_code": self.language_code}
+        return {"id": self.id, "is_bot": False, "first_name": self.first_name} | {
+            key: value for key, value in optional.items() if value
+        }
 
 
 class Call(NamedTuple):
     method: str  # as requested, e.g. "sendMessage"
     at: float  # time.monotonic() when the request arrived
-    params: JSONDict  # raw parameters (form values are strings)
-    status: int  # HTTP status answered
+    params: JSONDict  # as received: form values are strings, nested objects JSON strings
+    status: int  # HTTP status of the answer
 
 
 class Params:
-    """Form/multipart values are strings (nested objects JSON-encoded); JSON bodies are typed."""
-
     def __init__(self, raw: Mapping[str, Any]) -> None:
         self.raw = dict(raw)
 
     def get_str(self, name: str) -> str | None:
-        value = self.raw.get(name)
-        return None if value is None else str(value)
+        return None if self.raw.get(name) is None else str(self.raw[name])
 
-    def get_float(self, name: str, default: float) -> float:
-        value = self.raw.get(name)
-        if value in (None, ""):
-            return default
+    def get_num(self, name: str, default: int = 0) -> float:
         try:
-            return float(value)
+            return float(self.raw.get(name) or default)
         except (TypeError, ValueError):
             raise bad(f'field "{name}" must be a Number') from None
-
-    def get_int(self, name: str, default: int) -> int:
-        value = self.raw.get(name)
-        if isinstance(value, int | str) and re.fullmatch(r"-?\d+", str(value).strip()):
-            return int(value)
-        return int(self.get_float(name, default))
 
     def get_bool(self, name: str) -> bool:
         return self.raw.get(name) in (True, "true", "True", "1", 1)
 
-    def get_obj(self, name: str) -> Any:
+    def get_obj(self, name: str) -> Any:  # JSON bodies carry objects, forms JSON strings
         value = self.raw.get(name)
-        if isinstance(value, str):
-            try:
-                return json.loads(value)
-            except ValueError:
-                raise bad(f"can't parse {name} JSON object") from None
-        return value
-
-    def chat_id(self) -> int:
         try:
-            return int(self.raw.get("chat_id", ""))
-        except (TypeError, ValueError):
-            raise bad("chat not found") from None  # "@username" chats are not supported
+            return json.loads(value) if isinstance(value, str) else value
+        except ValueError:
+            raise bad(f"can't parse {name} JSON object") from None
+
+    def chat_id(self) -> int:  # "@channelusername" chats are not faked
+        return int(value) if re.fullmatch(r"-?\d+", value := str(self.raw.get("chat_id"))) else 0
 
 
-def visible_text(text: str, parse_mode: str | None) -> str:
-    """Text as Telegram keeps it after entity parsing (HTML checked strictly, Markdown as is)."""
-    return _parse_html(text) if (parse_mode or "").lower() == "html" else text
-
-
-def _parse_html(text: str) -> str:
-    out: list[str] = []
-    stack: list[str] = []
-    i = 0
-    while i < len(text):
-        char, offset = text[i], len(text[:i].encode())
-        if char == "<":
-            match = _TAG.match(text, i)
-            name = match.group(2).lower() if match else text[i + 1 : i + 12].split(">")[0]
-            if match is None or name not in HTML_TAGS:
-                raise bad(f'can\'t parse entities: Unsupported start tag "{name}" at byte offset '
-                          f"{offset}")  # fmt: skip
-            if match.group(1):
-                if not stack or stack[-1] != name:
-                    expected = f'"</{stack[-1]}>"' if stack else "nothing"
-                    raise bad(f"can't parse entities: Unmatched end tag at byte offset {offset}, "
-                              f'expected {expected}, found "</{name}>"')  # fmt: skip
-                stack.pop()
-            else:
-                stack.append(name)
-            i = match.end()
-        elif char == "&" and (entity := _ENTITY.match(text, i)):
-            out.append(html.unescape(entity.group(0)))
-            i = entity.end()
-        else:
-            out.append(char)
-            i += 1
-    if stack:
-        raise bad(
-            f"can't parse entities: Can't find end tag corresponding to start tag \"{stack[-1]}\""
-        )
-    return "".join(out)
-
-
-def check_text(text: str | None, limit: int | None = 4096) -> str:
+def visible_text(text: str | None, parse_mode: str | None) -> str:
+    """Text as Telegram keeps it; HTML is checked like Telegram does, Markdown passes as is."""
     if text is None or not text.strip():
         raise bad("message text is empty")
-    if limit is not None and len(text) > limit:
+    if (parse_mode or "").lower() == "html":
+        stack: list[str] = []
+        for tag in re.finditer(r"<(/?)([^\s<>/]*)[^<>]*>?", text):
+            name, at = tag.group(2).lower(), len(text[: tag.start()].encode())
+            if not tag.group(0).endswith(">") or name not in HTML_TAGS:
+                raise bad(f"can't parse entities: Unsupported start tag \"{name}\" at byte "
+                          f"offset {at}")  # fmt: skip
+            if not tag.group(1):
+                stack.append(name)
+            elif stack and stack[-1] == name:
+                stack.pop()
+            else:
+                raise bad(f"can't parse entities: Unmatched end tag at byte offset {at}, expected "
+                          f'"</{stack[-1] if stack else ""}>", found "</{name}>"')  # fmt: skip
+        if stack:
+            raise bad(f"can't parse entities: Can't find end tag corresponding to start tag "
+                      f'"{stack[-1]}"')  # fmt: skip
+        text = html.unescape(re.sub(r"<[^<>]*>", "", text))
+    if not text.strip():
+        raise bad("message text is empty")
+    if len(text) > 4096:
         raise bad("message is too long")
     return text
 
 
 def check_markup(markup: Any, *, inline_only: bool = False) -> JSONDict | None:
-    """Validate reply_markup like Telegram; returns the inline keyboard kept on the message."""
+    """Validate reply_markup like Telegram; returns the inline keyboard the message keeps."""
     if markup is None:
         return None
     if not isinstance(markup, dict):
@@ -189,10 +149,8 @@ def check_markup(markup: Any, *, inline_only: bool = False) -> JSONDict | None:
         if len(actions) > 1:
             raise bad(f"can't parse inline keyboard button: exactly one of the optional fields "
                       f"must be used, got {actions}")  # fmt: skip
-        data = button.get("callback_data")
-        if "callback_data" in button and not (
-            isinstance(data, str) and 1 <= len(data.encode()) <= 64
-        ):
+        data = button.get("callback_data", "-")
+        if not (isinstance(data, str) and 1 <= len(data.encode()) <= 64):
             raise bad("BUTTON_DATA_INVALID")
         if "url" in button and not re.match(r"(https?|tg)://\S+$", str(button["url"])):
             raise bad("BUTTON_URL_INVALID")
@@ -202,23 +160,23 @@ def check_markup(markup: Any, *, inline_only: bool = False) -> JSONDict | None:
 
 class FakeTelegram:
     def __init__(self, token: str = "123456:TEST-token", bot_username: str = "surveybot_test_bot"):
-        self.token, self.bot_username = token, bot_username
+        self.token, self.bot_username, self.port = token, bot_username, 0
         self.bot_id = int(token.split(":")[0])
-        self.port = 0
+        self.bot_user = {"id": self.bot_id, "is_bot": True, "first_name": "Surveybot Test",
+                         "username": bot_username}  # fmt: skip
         self.users: dict[int, FakeUser] = {}
-        self.sent: list[JSONDict] = []  # chat_id message_id text source parse_mode reply_markup
+        self.sent: list[JSONDict] = []  # chat_id, message_id, text, parse_mode, reply_markup
         self.edits: list[JSONDict] = []  # method, chat_id, message_id, text, reply_markup
         self.callback_answers: list[JSONDict] = []  # callback_query_id, text, show_alert
         self.calls: list[Call] = []
         self.webhook_url: str | None = None
         self.webhook_secret: str | None = None
-        self.webhook_deliveries: list[tuple[int, int]] = []  # (update_id, HTTP status; 0 = error)
+        self.webhook_deliveries: list[tuple[int, int]] = []  # (update_id, status; 0 = no answer)
         self.webhook_max_attempts, self.webhook_retry_delay = 3, 0.05
         self._chats: dict[int, JSONDict] = {}
         self._messages: dict[int, dict[int, JSONDict]] = {}
-        self._sources: dict[tuple[int, int], str] = {}
-        self._all_commands: dict[tuple[str, str], list[JSONDict]] = {}
-        self._pending: list[list[Any]] = []  # [update, redelivered-and-not-yet-returned]
+        self._commands: dict[tuple[str, str], list[JSONDict]] = {}
+        self._pending: list[list[Any]] = []  # [update, redelivered and not yet returned]
         self._updates: dict[int, JSONDict] = {}
         self._open_queries: set[str] = set()
         self._failures: dict[str, list[int]] = {}
@@ -226,9 +184,8 @@ class FakeTelegram:
         self._update_ids = itertools.count(700_000_001)
         self._query_ids = itertools.count(4_382_000_000_000_000_001)
         self._changed = asyncio.Event()
-        self._poll_seq = 0
-        self._closing = False
-        self._last_webhook_error: tuple[int, str] | None = None
+        self._poll_seq, self._closing = 0, False
+        self._webhook_error: tuple[int, str] | None = None
         self._runner: web.AppRunner | None = None
         self._session: ClientSession | None = None
         self._worker: asyncio.Task[None] | None = None
@@ -238,18 +195,12 @@ class FakeTelegram:
             "getupdates": self._get_updates, "sendmessage": self._send_message,
             "editmessagetext": self._edit_text, "editmessagereplymarkup": self._edit_markup,
             "answercallbackquery": self._answer_callback, "setmycommands": self._set_commands,
-            "getmycommands": lambda p: self._all_commands.get(self._scope_key(p), []),
-            "deletemycommands": self._delete_commands,
-            "setwebhook": self._set_webhook, "deletewebhook": self._delete_webhook,
+            "getmycommands": lambda p: self._commands.get(self._scope_key(p), []),
+            "setwebhook": self._set_webhook, "deletewebhook": self._set_webhook,
             "getwebhookinfo": self._webhook_info,
         }  # fmt: skip
 
     # ---- lifecycle -----------------------------------------------------------------------
-    @property
-    def bot_user(self) -> JSONDict:
-        return {"id": self.bot_id, "is_bot": True, "first_name": "Surveybot Test",
-                "username": self.bot_username}  # fmt: skip
-
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/bot"
@@ -288,7 +239,7 @@ class FakeTelegram:
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
-    # ---- acting as Telegram users --------------------------------------------------------
+    # ---- acting as Telegram users ----------------------------------------------------------
     def user(self, id: int, first_name: str, language_code: str | None = "en",
              username: str | None = None, started: bool = True) -> FakeUser:  # fmt: skip
         self.users[id] = user = FakeUser(id, first_name, language_code, username, started)
@@ -304,27 +255,27 @@ class FakeTelegram:
 
     def send_text(self, user: FakeUser | int, text: str, chat: int | None = None,
                   reply_to_message_id: int | None = None) -> JSONDict:  # fmt: skip
-        sender = self._user(user)
+        """The user writes ``text`` (private chat unless ``chat``); returns the Update."""
+        sender = self.users[user] if isinstance(user, int) else user
         chat_obj = self._chats[sender.id if chat is None else chat]
         if chat_obj["type"] == "private":
             sender.started, sender.blocked = True, False
         extra: JSONDict = {}
         if reply_to_message_id is not None:
-            target = self._messages.get(chat_obj["id"], {}).get(reply_to_message_id)
-            if target is None:
+            extra["reply_to_message"] = self._replied(chat_obj["id"], reply_to_message_id)
+            if extra["reply_to_message"] is None:
                 raise ValueError(f"no message {reply_to_message_id} in chat {chat_obj['id']}")
-            extra["reply_to_message"] = {k: v for k, v in target.items() if k != "reply_to_message"}
         if text.startswith("/"):
             command = text.split()[0]
             extra["entities"] = [{"type": "bot_command", "offset": 0,
                                   "length": len(command.encode("utf-16-le")) // 2}]  # fmt: skip
-        message = self._store(chat_obj, sender.as_dict(), text, None, extra)
-        return self._enqueue({"message": copy.deepcopy(message)})
+        return self._enqueue({"message": self._store(chat_obj, sender.as_dict(), text, extra)})
 
     def tap(self, user: FakeUser | int, message: Mapping[str, Any] | int, data: str,
             *, strict: bool = True) -> JSONDict:  # fmt: skip
-        """Tap an inline button of a bot message (``strict``: the button must exist now)."""
-        sender = self._user(user)
+        """Tap a button of a bot message (a Message dict, a ``sent`` entry or a message id in
+        the user's private chat); ``strict``: the message must show that button right now."""
+        sender = self.users[user] if isinstance(user, int) else user
         if isinstance(message, int):
             chat_id, message_id = sender.id, message
         else:
@@ -333,33 +284,35 @@ class FakeTelegram:
         current = self._messages.get(chat_id, {}).get(message_id)
         if current is None or current["from"]["id"] != self.bot_id:
             raise ValueError(f"no bot message {message_id} in chat {chat_id}")
-        rows = (current.get("reply_markup") or {}).get("inline_keyboard", [])
+        rows = current.get("reply_markup", {}).get("inline_keyboard", [])
         buttons = [button.get("callback_data") for row in rows for button in row]
         if strict and data not in buttons:
             raise ValueError(f"message {message_id} has no button {data!r}; buttons: {buttons}")
         query_id = str(next(self._query_ids))
         self._open_queries.add(query_id)
-        query = {"id": query_id, "from": sender.as_dict(), "message": copy.deepcopy(current),
-                 "chat_instance": str(abs(chat_id) * 7919), "data": data}  # fmt: skip
-        return self._enqueue({"callback_query": query})
+        return self._enqueue({"callback_query": {
+            "id": query_id, "from": sender.as_dict(), "message": copy.deepcopy(current),
+            "chat_instance": str(abs(chat_id) * 7919), "data": data}})  # fmt: skip
 
     def redeliver(self, update_id: int) -> JSONDict:
-        """Telegram delivers the same update again (e.g. offset never confirmed before a crash)."""
+        """Telegram sends an update again (its offset was never confirmed, e.g. a crash)."""
         update = copy.deepcopy(self._updates[update_id])
         self._pending.append([update, True])
         self._notify()
         return update
 
     def fail_next(self, method: str, n: int = 1, retry_after: int = 1) -> None:
+        """The next ``n`` calls of ``method`` get 429 Too Many Requests."""
         self._failures[method.lower()] = [n, retry_after]
 
-    # ---- assertions ------------------------------------------------------------------------
+    # ---- assertions --------------------------------------------------------------------------
     @property
     def commands(self) -> list[JSONDict]:
-        """Commands set for the default scope and no language."""
-        return self._all_commands.get(("default", ""), [])
+        """Commands set for the default scope and no language_code."""
+        return self._commands.get(("default", ""), [])
 
     def chat_messages(self, chat_id: int, *, bot_only: bool = False) -> list[JSONDict]:
+        """Messages of a chat as they are now (edits applied), oldest first."""
         messages = sorted(self._messages.get(chat_id, {}).items())
         return [copy.deepcopy(m) for _, m in messages
                 if not bot_only or m["from"]["id"] == self.bot_id]  # fmt: skip
@@ -369,9 +322,10 @@ class FakeTelegram:
         return matching[-1] if matching else None
 
     def method_calls(self, method: str) -> list[Call]:
-        return [c for c in self.calls if c.method.lower() == method.lower()]
+        return [call for call in self.calls if call.method.lower() == method.lower()]
 
     async def wait_for(self, predicate: Callable[[], Any], timeout: float = 5.0) -> Any:  # noqa: ASYNC109
+        """Poll ``predicate()`` until truthy and return its value; fail with a state dump."""
         deadline = time.monotonic() + timeout
         while not (result := predicate()):
             if time.monotonic() > deadline:
@@ -380,28 +334,24 @@ class FakeTelegram:
         return result
 
     def dump(self) -> str:
-        calls = [f"  {c.method} -> {c.status} {json.dumps(c.params, ensure_ascii=False)[:200]}"
-                 for c in self.calls[-15:] if c.method != "getUpdates" or c.status != 200]  # fmt: skip
+        calls = [f"  {c.method} -> {c.status} {json.dumps(c.params, ensure_ascii=False)[:160]}"
+                 for c in self.calls if c.method != "getUpdates" or c.status != 200]  # fmt: skip
         sent = [f"  chat {s['chat_id']} #{s['message_id']}: {s['text'][:80]!r}" for s in self.sent]
-        return "\n".join(["recent calls (successful getUpdates omitted):", *calls,
-                          "sent:", *sent[-15:], f"pending updates: {len(self._pending)}",
+        return "\n".join(["calls (except successful getUpdates):", *calls[-15:], "sent:",
+                          *sent[-15:], f"pending updates: {len(self._pending)}",
                           f"callback answers: {self.callback_answers}",
                           f"webhook {self.webhook_url}: {self.webhook_deliveries}"])  # fmt: skip
 
-    # ---- HTTP ------------------------------------------------------------------------------
+    # ---- HTTP --------------------------------------------------------------------------------
     async def _handle(self, request: web.Request) -> web.Response:
         arrived, method = time.monotonic(), request.match_info["method"]
         raw: JSONDict = dict(request.query)
         if request.can_read_body and request.content_type == "application/json":
-            try:
-                body = await request.json()
-            except ValueError:
-                body = {}
+            body = await request.json(loads=lambda s: json.loads(s or "{}"))
             raw.update(body if isinstance(body, dict) else {})
-        elif request.can_read_body:
+        elif request.can_read_body:  # PTB: x-www-form-urlencoded, multipart with files
             raw.update({k: v for k, v in (await request.post()).items() if isinstance(v, str)})
-        handler = self._methods.get(method.lower())
-        failure = self._failures.get(method.lower())
+        handler, failure = self._methods.get(method.lower()), self._failures.get(method.lower())
         try:
             if request.match_info["token"] != self.token:
                 raise ApiError(401, "Unauthorized")
@@ -412,27 +362,25 @@ class FakeTelegram:
                 raise ApiError(429, f"Too Many Requests: retry after {failure[1]}",
                                {"retry_after": failure[1]})  # fmt: skip
             result = handler(Params(raw))
-            if isinstance(result, Awaitable):
-                result = await result
+            result = await result if isinstance(result, Awaitable) else result
             status, payload = 200, {"ok": True, "result": result}
         except ApiError as err:
             status = err.code
             payload = {"ok": False, "error_code": err.code, "description": err.description}
-            if err.parameters:
-                payload["parameters"] = err.parameters
+            payload |= {"parameters": err.parameters} if err.parameters else {}
         self.calls.append(Call(method, arrived, raw, status))
         return web.json_response(payload, status=status)
 
-    # ---- methods ---------------------------------------------------------------------------
+    # ---- methods -----------------------------------------------------------------------------
     async def _get_updates(self, p: Params) -> list[JSONDict]:
         if self.webhook_url:
             raise ApiError(409, "Conflict: can't use getUpdates method while webhook is active; "
                                 "use deleteWebhook to delete the webhook first")  # fmt: skip
-        offset, limit = p.get_int("offset", 0), min(max(p.get_int("limit", 100), 1), 100)
+        offset, limit = int(p.get_num("offset")), min(max(int(p.get_num("limit", 100)), 1), 100)
         if (allowed := p.get_obj("allowed_updates")) is not None:
-            self._allowed = list(allowed) or None
+            self._allowed = list(allowed) or None  # remembered, like Telegram does
         self._poll_seq += 1
-        me, deadline = self._poll_seq, time.monotonic() + max(p.get_float("timeout", 0), 0)
+        me, deadline = self._poll_seq, time.monotonic() + max(p.get_num("timeout"), 0)
         while True:
             changed = self._changed
             if me != self._poll_seq:
@@ -444,7 +392,7 @@ class FakeTelegram:
                 del self._pending[:offset]
             self._pending = [e for e in self._pending if (e[1] or e[0]["update_id"] >= offset)
                              and (not self._allowed or set(e[0]) & set(self._allowed))]  # fmt: skip
-            batch = sorted(self._pending, key=lambda e: not e[1])[:limit]
+            batch = sorted(self._pending, key=lambda e: not e[1])[:limit]  # redelivered first
             remaining = deadline - time.monotonic()
             if batch or remaining <= 0 or self._closing:
                 for entry in batch:
@@ -457,38 +405,30 @@ class FakeTelegram:
 
     def _send_message(self, p: Params) -> JSONDict:
         chat = self._chat(p)
-        source = p.get_str("text") or ""
-        text = check_text(visible_text(check_text(source, limit=None), p.get_str("parse_mode")))
-        markup = p.get_obj("reply_markup")
+        text = visible_text(p.get_str("text"), p.get_str("parse_mode"))
+        markup, extra = p.get_obj("reply_markup"), {}
         kept = check_markup(markup)
         reply = p.get_obj("reply_parameters")
-        if reply is None and p.raw.get("reply_to_message_id") not in (None, ""):
-            reply = {"message_id": p.get_int("reply_to_message_id", 0)}
-        extra: JSONDict = {}
+        if reply is None and p.raw.get("reply_to_message_id"):
+            reply = {"message_id": p.get_num("reply_to_message_id")}
         if reply is not None:
-            target = self._messages[chat["id"]].get(int(reply.get("message_id", 0)))
-            if target is not None:
-                extra["reply_to_message"] = {k: v for k, v in target.items()
-                                             if k != "reply_to_message"}  # fmt: skip
-            elif not (reply.get("allow_sending_without_reply")
-                      or p.get_bool("allow_sending_without_reply")):  # fmt: skip
-                raise bad("message to be replied not found")
-        message = self._store(chat, self.bot_user, text, kept, extra)
-        self._sources[(chat["id"], message["message_id"])] = source
-        self.sent.append({"chat_id": chat["id"], "message_id": message["message_id"],
-                          "text": text, "source": source, "parse_mode": p.get_str("parse_mode"),
-                          "reply_markup": markup})  # fmt: skip
+            extra["reply_to_message"] = self._replied(chat["id"], int(reply.get("message_id", 0)))
+            if extra["reply_to_message"] is None:
+                if not (reply.get("allow_sending_without_reply")
+                        or p.get_bool("allow_sending_without_reply")):  # fmt: skip
+                    raise bad("message to be replied not found")
+                del extra["reply_to_message"]
+        message = self._store(chat, self.bot_user, text, extra | ({"reply_markup": kept} if kept else {}))
+        self.sent.append({"chat_id": chat["id"], "message_id": message["message_id"], "text": text,
+                          "parse_mode": p.get_str("parse_mode"), "reply_markup": markup})  # fmt: skip
         return message
 
     def _edit_text(self, p: Params) -> JSONDict:
         message = self._message_to_edit(p)
-        source = p.get_str("text") or ""
-        text = check_text(visible_text(check_text(source, limit=None), p.get_str("parse_mode")))
+        text = visible_text(p.get_str("text"), p.get_str("parse_mode"))
         markup = check_markup(p.get_obj("reply_markup"), inline_only=True)
-        key = (message["chat"]["id"], message["message_id"])
-        if source == self._sources.get(key) and markup == message.get("reply_markup"):
+        if text == message["text"] and markup == message.get("reply_markup"):
             raise bad(NOT_MODIFIED)
-        self._sources[key] = source
         return self._apply_edit("editMessageText", message, text, markup)
 
     def _edit_markup(self, p: Params) -> JSONDict:
@@ -502,11 +442,8 @@ class FakeTelegram:
         query_id = p.get_str("callback_query_id")
         if query_id not in self._open_queries:
             raise bad(QUERY_TOO_OLD)
-        text = p.get_str("text")
-        if text is not None and len(text) > 200:
-            raise bad("MESSAGE_TOO_LONG")
         self._open_queries.discard(query_id)
-        self.callback_answers.append({"callback_query_id": query_id, "text": text,
+        self.callback_answers.append({"callback_query_id": query_id, "text": p.get_str("text"),
                                       "show_alert": p.get_bool("show_alert")})  # fmt: skip
         return True
 
@@ -515,53 +452,35 @@ class FakeTelegram:
         if not isinstance(commands, list) or len(commands) > 100:
             raise bad("BOT_COMMANDS_TOO_MUCH" if commands else "commands must be an Array")
         for cmd in commands:
-            if not _COMMAND.fullmatch(str(cmd.get("command", ""))):
+            if not re.fullmatch(r"[a-z0-9_]{1,32}", str(cmd.get("command"))):
                 raise bad("BOT_COMMAND_INVALID")
             if not 1 <= len(str(cmd.get("description", "")).strip()) <= 256:
                 raise bad("BOT_COMMAND_DESCRIPTION_INVALID")
-        self._all_commands[self._scope_key(p)] = [
+        self._commands[self._scope_key(p)] = [
             {"command": c["command"], "description": c["description"]} for c in commands
         ]
         return True
 
-    def _delete_commands(self, p: Params) -> bool:
-        self._all_commands.pop(self._scope_key(p), None)
-        return True
-
-    def _set_webhook(self, p: Params) -> bool:
-        url, secret = p.get_str("url") or "", p.get_str("secret_token")
-        if not url:
-            return self._delete_webhook(p)
-        if not re.match(r"https?://\S+$", url):
+    def _set_webhook(self, p: Params) -> bool:  # also deleteWebhook: no url
+        url, secret = p.get_str("url") or None, p.get_str("secret_token")
+        if url and not re.match(r"https?://\S+$", url):  # plain http allowed for local tests
             raise bad("bad webhook: An HTTPS URL must be provided for webhook")
-        if secret is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", secret):
+        if url and secret is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", secret):
             raise bad("secret token contains unallowed characters")
-        self.webhook_url, self.webhook_secret = url, secret
-        if p.get_bool("drop_pending_updates"):
-            self._pending.clear()
-        self._notify()
-        return True
-
-    def _delete_webhook(self, p: Params) -> bool:
-        self.webhook_url = self.webhook_secret = None
+        self.webhook_url, self.webhook_secret = url, secret if url else None
         if p.get_bool("drop_pending_updates"):
             self._pending.clear()
         self._notify()
         return True
 
     def _webhook_info(self, p: Params) -> JSONDict:
-        info: JSONDict = {"url": self.webhook_url or "", "has_custom_certificate": False,
-                          "pending_update_count": len(self._pending)}  # fmt: skip
-        if self.webhook_url:
-            info["max_connections"] = 40
-        if self._last_webhook_error:
-            info["last_error_date"], info["last_error_message"] = self._last_webhook_error
+        info = {"url": self.webhook_url or "", "has_custom_certificate": False,
+                "pending_update_count": len(self._pending)}  # fmt: skip
+        if self._webhook_error:
+            info["last_error_date"], info["last_error_message"] = self._webhook_error
         return info
 
-    # ---- internals -------------------------------------------------------------------------
-    def _user(self, user: FakeUser | int) -> FakeUser:
-        return self.users[user] if isinstance(user, int) else user
-
+    # ---- internals ---------------------------------------------------------------------------
     def _scope_key(self, p: Params) -> tuple[str, str]:
         scope = p.get_obj("scope") or {"type": "default"}
         key = "default" if scope == {"type": "default"} else json.dumps(scope, sort_keys=True)
@@ -571,18 +490,18 @@ class FakeTelegram:
         chat = self._chats.get(p.chat_id())
         if chat is None:
             raise bad("chat not found")
-        if chat["type"] == "private":
-            if self.users[chat["id"]].blocked:
-                raise ApiError(403, "Forbidden: bot was blocked by the user")
-            if not self.users[chat["id"]].started:
-                raise ApiError(403, "Forbidden: bot can't initiate conversation with a user")
+        user = self.users.get(chat["id"])
+        if user and user.blocked:
+            raise ApiError(403, "Forbidden: bot was blocked by the user")
+        if user and not user.started:
+            raise ApiError(403, "Forbidden: bot can't initiate conversation with a user")
         return chat
 
     def _message_to_edit(self, p: Params) -> JSONDict:
         if p.raw.get("inline_message_id"):
-            raise bad("MESSAGE_ID_INVALID")  # inline-mode messages are not faked
+            raise bad("MESSAGE_ID_INVALID")  # messages sent via inline mode are not faked
         chat = self._chat(p)
-        message = self._messages[chat["id"]].get(p.get_int("message_id", 0))
+        message = self._messages.get(chat["id"], {}).get(int(p.get_num("message_id")))
         if message is None:
             raise bad("message to edit not found")
         if message["from"]["id"] != self.bot_id:
@@ -591,26 +510,24 @@ class FakeTelegram:
 
     def _apply_edit(self, method: str, message: JSONDict, text: str,
                     markup: JSONDict | None) -> JSONDict:  # fmt: skip
-        message.update(text=text, edit_date=int(time.time()))
+        message.update(text=text, edit_date=int(time.time()), reply_markup=markup)
         if markup is None:
-            message.pop("reply_markup", None)
-        else:
-            message["reply_markup"] = markup
-        self.edits.append({"method": method, "chat_id": message["chat"]["id"],
-                           "message_id": message["message_id"], "text": text,
-                           "reply_markup": markup})  # fmt: skip
+            del message["reply_markup"]
+        self.edits.append({"method": method, "chat_id": message["chat"]["id"], "text": text,
+                           "message_id": message["message_id"], "reply_markup": markup})  # fmt: skip
         return copy.deepcopy(message)
 
-    def _store(self, chat: JSONDict, sender: JSONDict, text: str, markup: JSONDict | None,
-               extra: JSONDict) -> JSONDict:  # fmt: skip
+    def _replied(self, chat_id: int, message_id: int) -> JSONDict | None:
+        message = self._messages.get(chat_id, {}).get(message_id)
+        return None if message is None else {k: v for k, v in message.items()
+                                             if k != "reply_to_message"}  # fmt: skip
+
+    def _store(self, chat: JSONDict, sender: JSONDict, text: str, extra: JSONDict) -> JSONDict:
         messages = self._messages.setdefault(chat["id"], {})
         message_id = max(messages, default=0) + 1
-        message: JSONDict = {"message_id": message_id, "from": sender, "chat": chat,
-                             "date": int(time.time()), "text": text, **extra}  # fmt: skip
-        if markup:
-            message["reply_markup"] = markup
-        messages[message_id] = message
-        return copy.deepcopy(message)
+        messages[message_id] = {"message_id": message_id, "from": sender, "chat": chat,
+                                "date": int(time.time()), "text": text, **extra}  # fmt: skip
+        return copy.deepcopy(messages[message_id])
 
     def _enqueue(self, body: JSONDict) -> JSONDict:
         update = {"update_id": next(self._update_ids), **body}
@@ -630,10 +547,9 @@ class FakeTelegram:
             if not (self.webhook_url and self._pending):
                 await changed.wait()
                 continue
-            entry, delivered = self._pending[0], True
-            for attempt in range(1, self.webhook_max_attempts + 1):
-                headers = {"X-Telegram-Bot-Api-Secret-Token": self.webhook_secret} \
-                    if self.webhook_secret else {}  # fmt: skip
+            entry, secret = self._pending[0], self.webhook_secret
+            headers = {"X-Telegram-Bot-Api-Secret-Token": secret} if secret else {}
+            for attempt in range(1, self.webhook_max_attempts + 1):  # then Telegram drops it
                 try:
                     async with self._session.post(self.webhook_url, json=entry[0],
                                                   headers=headers) as response:  # fmt: skip
@@ -641,13 +557,12 @@ class FakeTelegram:
                 except (ClientError, TimeoutError) as err:
                     status, reason = 0, str(err) or type(err).__name__
                 self.webhook_deliveries.append((entry[0]["update_id"], status))
-                if 200 <= status < 300 or attempt == self.webhook_max_attempts:
-                    break  # Telegram gives up on an update after some failed attempts
-                error = f"Wrong response from the webhook: {status} {reason}"
-                self._last_webhook_error = (int(time.time()), error)
-                await asyncio.sleep(self.webhook_retry_delay)
-                if not self.webhook_url:  # webhook deleted: the update stays for getUpdates
-                    delivered = False
+                if 200 <= status < 300:
                     break
-            if delivered:
+                self._webhook_error = (int(time.time()), f"Wrong response from the webhook: "
+                                                         f"{status} {reason}")  # fmt: skip
+                await asyncio.sleep(self.webhook_retry_delay if attempt < self.webhook_max_attempts else 0)
+                if not self.webhook_url:
+                    break
+            if self.webhook_url or 200 <= status < 300:  # else it waits for getUpdates
                 self._pending = [e for e in self._pending if e is not entry]

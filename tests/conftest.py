@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.loader import FlowRegistry
+from bot.runtime import Runtime
+from storage.sqlite import SQLiteStorage
+from tests.recording import RecordingAdapter
+
+ROOT = Path(__file__).resolve().parent.parent
+SHIPPED_FLOWS = ROOT / "flows"
+
+
+@pytest.fixture
+def flows_dir(tmp_path: Path) -> Path:
+    """A private copy of the shipped flows, so tests may edit them."""
+    target = tmp_path / "flows"
+    target.mkdir()
+    for path in SHIPPED_FLOWS.glob("*.yaml"):
+        shutil.copy(path, target / path.name)
+    return target
+
+
+@pytest.fixture
+def registry(flows_dir: Path) -> FlowRegistry:
+    reg = FlowRegistry(flows_dir)
+    assert reg.load_all() == []
+    return reg
+
+
+@pytest.fixture
+async def sqlite_storage(tmp_path: Path) -> AsyncIterator[SQLiteStorage]:
+    storage = SQLiteStorage(f"sqlite:///{tmp_path / 'surveys.db'}")
+    await storage.open()
+    yield storage
+    await storage.close()
+
+
+@pytest.fixture
+def adapter() -> RecordingAdapter:
+    return RecordingAdapter()
+
+
+@pytest.fixture
+def runtime(
+    registry: FlowRegistry, sqlite_storage: SQLiteStorage, adapter: RecordingAdapter
+) -> Runtime:
+    return Runtime(registry, sqlite_storage, {"console": adapter})
