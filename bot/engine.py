@@ -174,9 +174,9 @@ def _answer(question: Question, index: int, parsed: int | str | None) -> Answer:
 
 def _from_tap(question: Question, value: str) -> int | str | None:
     """Button values: yes_no 1/0, scales the number, choice the option's position."""
-    if not value.isdigit():
+    number = _number(value)
+    if number is None:
         return None
-    number = int(value)
     if isinstance(question, YesNo):
         return number if number in (0, 1) else None
     if isinstance(question, Rating | Nps | Ces):
@@ -199,19 +199,29 @@ def _from_text(flow: Flow, question: Question, typed: str) -> int | str | None:
         return None
     if isinstance(question, Rating | Nps | Ces):
         lo, hi = question.bounds()
-        if typed.lstrip("+").isdigit() and lo <= int(typed) <= hi:
-            return int(typed)
+        number = _number(typed)
+        if number is not None and lo <= number <= hi:
+            return number
         for key, label in (question.labels or {}).items():
             if folded in {_fold(v) for v in _variants(label)}:
                 return key
         return None
     if isinstance(question, Choice):
-        if typed.isdigit() and 1 <= int(typed) <= len(question.options):
-            return question.options[int(typed) - 1].id
+        number = _number(typed)
+        if number is not None and 1 <= number <= len(question.options):
+            return question.options[number - 1].id
         for option in question.options:
             if folded == option.id or folded in {_fold(v) for v in _variants(option.text)}:
                 return option.id
         return None
+    return None
+
+
+def _number(text: str) -> int | None:
+    """ASCII digits only: "9", "+9", "09" -> 9; "¹", "٩", "9.0", "-1" -> None."""
+    digits = text.removeprefix("+")
+    if digits.isascii() and digits.isdigit() and len(digits) <= 3:
+        return int(digits)
     return None
 
 

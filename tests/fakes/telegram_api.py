@@ -418,7 +418,9 @@ class FakeTelegram:
                         or p.get_bool("allow_sending_without_reply")):  # fmt: skip
                     raise bad("message to be replied not found")
                 del extra["reply_to_message"]
-        message = self._store(chat, self.bot_user, text, extra | ({"reply_markup": kept} if kept else {}))
+        message = self._store(
+            chat, self.bot_user, text, extra | ({"reply_markup": kept} if kept else {})
+        )
         self.sent.append({"chat_id": chat["id"], "message_id": message["message_id"], "text": text,
                           "parse_mode": p.get_str("parse_mode"), "reply_markup": markup})  # fmt: skip
         return message
@@ -561,7 +563,9 @@ class FakeTelegram:
                     break
                 self._webhook_error = (int(time.time()), f"Wrong response from the webhook: "
                                                          f"{status} {reason}")  # fmt: skip
-                await asyncio.sleep(self.webhook_retry_delay if attempt < self.webhook_max_attempts else 0)
+                await asyncio.sleep(
+                    self.webhook_retry_delay if attempt < self.webhook_max_attempts else 0
+                )
                 if not self.webhook_url:
                     break
             if self.webhook_url or 200 <= status < 300:  # else it waits for getUpdates
