@@ -16,6 +16,7 @@ import re
 import string
 from collections.abc import Iterator, Mapping
 from datetime import timedelta
+from functools import cached_property
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -256,7 +257,7 @@ class Flow(_Model):
     def fallback(self) -> str:
         return self.locales[0]
 
-    @property
+    @cached_property
     def version(self) -> str:
         """Content hash: sessions keep the version they started with."""
         canonical = json.dumps(self.model_dump(mode="json", by_alias=True), sort_keys=True)

@@ -115,7 +115,7 @@ class Runtime:
             created_at=now,
             updated_at=now,
             send_at=send_at,
-            expires_at=now + (flow.expires_after or self.default_expiry),
+            expires_at=max(now, send_at or now) + (flow.expires_after or self.default_expiry),
         )
         stored = await self.storage.create_session(record)
         return stored, stored.id == record.id
@@ -154,10 +154,12 @@ class Runtime:
             metrics.SENT.labels(session.platform, session.flow_id).inc()
         if reminder:
             changes["reminded"] = True
-        await self.storage.update_session(session.id, session.version, **changes)
-        fresh = await self.storage.get_session(session.id)
-        assert fresh is not None
-        return fresh
+        result = await self.storage.update_session(session.id, session.version, **changes)
+        if result != "ok":  # another worker moved the session meanwhile: read what it wrote
+            fresh = await self.storage.get_session(session.id)
+            assert fresh is not None
+            return fresh
+        return session.model_copy(update={**changes, "version": session.version + 1})
 
     async def start_survey(
         self,
@@ -196,25 +198,38 @@ class Runtime:
         adapter = self._adapter(inbound.platform)
         session: SessionRecord | None
         tap: tuple[str, int, str] | None = None
+        active: SessionRecord | None = None
         if inbound.kind == "tap":
             tap = decode_payload(inbound.payload)
-            session = await self.storage.get_session(tap[0]) if tap else None
-            if session is None or session.platform != inbound.platform:
-                log.warning("ignored tap with unknown payload %r", inbound.payload)
-                await adapter.acknowledge(inbound, text_for("invalid_button", self._lang(inbound)))
-                return "forged"
+            session_id = tap[0] if tap else None
         else:
-            session = await self.storage.active_session(
+            active = await self.storage.active_session(
                 inbound.platform, inbound.user_id, inbound.chat_id
             )
-            if session is None:
+            if active is None:
                 if inbound.chat_id is None:  # a DM with no survey under way
                     await adapter.acknowledge(inbound, text_for("no_survey", self._lang(inbound)))
                 return "no_session"
-        async with self._session_lock(session.id):
-            fresh = await self.storage.get_session(session.id)
-            assert fresh is not None
-            return await self._handle_locked(adapter, inbound, fresh, tap)
+            session_id = active.id
+        if session_id is None:
+            return await self._forged(adapter, inbound)
+        # Read the session under its lock. A text reply's lookup needs no second read when
+        # nobody in this process held the lock while it ran (nothing can have changed it;
+        # another worker's change is caught by the version check at commit).
+        busy = session_id in self._locks and self._locks[session_id].locked()
+        async with self._session_lock(session_id):
+            if active is not None and not busy:
+                session = active
+            else:
+                session = await self.storage.get_session(session_id)
+            if session is None or session.platform != inbound.platform:
+                return await self._forged(adapter, inbound)
+            return await self._handle_locked(adapter, inbound, session, tap)
+
+    async def _forged(self, adapter: Adapter, inbound: Inbound) -> str:
+        log.warning("ignored tap with unknown payload %r", inbound.payload)
+        await adapter.acknowledge(inbound, text_for("invalid_button", self._lang(inbound)))
+        return "forged"
 
     async def _handle_locked(
         self,
@@ -257,6 +272,9 @@ class Runtime:
             await adapter.acknowledge(inbound, None)
             await self._ask_again(adapter, flow, session, step)
             return "invalid"
+        # A tap names its question, so a redelivered tap is already harmless (stale); typed
+        # text is not, so its event id is committed with the answer and checked.
+        event_id = inbound.event_id if tap is None else None
         result = await self.storage.commit(
             session.id,
             session.version,
@@ -264,7 +282,7 @@ class Runtime:
             status="completed" if step.outcome == "done" else "active",
             now=now,
             answer=step.answer,
-            event_id=inbound.event_id,
+            event_id=event_id,
         )
         if result != "ok":
             await adapter.acknowledge(inbound, text_for("already_answered", loc, flow))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -19,6 +19,7 @@ from typing import Any
 import aiosqlite
 
 from bot.engine import Answer, SessionState
+from storage import sqlite_copy
 from storage.base import (
     CommitResult,
     ExportRow,
@@ -29,6 +30,8 @@ from storage.base import (
     parse_iso,
 )
 from storage.migrations import SQLITE
+from storage.reporting import ReportQuery, ReportRows, report_sql
+from storage.sqlite_batch import AnswerCommit, GroupCommitter
 
 SESSION_COLUMNS = (
     "id, flow_id, flow_version, platform, user_id, chat_id, user_name, locale, context, "
@@ -121,6 +124,7 @@ class SQLiteStorage:
         self.path = sqlite_path(url)
         self._db: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
+        self._batcher: GroupCommitter | None = None
 
     @property
     def db(self) -> aiosqlite.Connection:
@@ -150,7 +154,16 @@ class SQLiteStorage:
                 await db.execute(f"PRAGMA user_version = {number}")
         return len(SQLITE)
 
+    @property
+    def _writer(self) -> GroupCommitter:
+        if self._batcher is None:
+            self._batcher = GroupCommitter(self.db, self._lock)
+        return self._batcher
+
     async def close(self) -> None:
+        if self._batcher is not None:
+            await self._batcher.close()
+            self._batcher = None
         if self._db is not None:
             await self._db.close()
             self._db = None
@@ -167,21 +180,20 @@ class SQLiteStorage:
             await self.db.execute("COMMIT")
 
     async def _one(self, sql: str, params: Iterable[Any] = ()) -> Any:
-        async with self.db.execute(sql, tuple(params)) as cur:
-            return await cur.fetchone()
+        rows = await self._all(sql, params)
+        return rows[0] if rows else None
 
     async def _all(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
-        async with self.db.execute(sql, tuple(params)) as cur:
-            return list(await cur.fetchall())
+        """One round trip to the database thread (execute + fetch + close together)."""
+        return list(await self.db.execute_fetchall(sql, tuple(params)))
 
     # flows
     async def save_flow_version(self, flow_id: str, version: str, definition: str) -> None:
-        async with self._tx() as db:
-            await db.execute(
-                "INSERT OR IGNORE INTO flow_versions (flow_id, version, definition, created_at)"
-                " VALUES (?, ?, ?, datetime('now'))",
-                (flow_id, version, definition),
-            )
+        await self._writer.execute(
+            "INSERT OR IGNORE INTO flow_versions (flow_id, version, definition,"
+            " created_at) VALUES (?, ?, ?, datetime('now'))",
+            (flow_id, version, definition),
+        )
 
     async def load_flow_version(self, flow_id: str, version: str) -> str | None:
         row = await self._one(
@@ -193,20 +205,16 @@ class SQLiteStorage:
     # sessions
     async def create_session(self, record: SessionRecord) -> SessionRecord:
         placeholders = ", ".join("?" * len(SESSION_COLUMNS.split(",")))
-        try:
-            async with self._tx() as db:
-                await db.execute(
-                    f"INSERT INTO sessions ({SESSION_COLUMNS}) VALUES ({placeholders})",
-                    session_params(record),
-                )
-        except sqlite3.IntegrityError:
-            if record.idempotency_key is None:
-                raise
-            existing = await self.session_by_key(record.idempotency_key)
-            if existing is None:
-                raise
-            return existing
-        return record
+        inserted = await self._writer.execute(
+            f"INSERT OR IGNORE INTO sessions ({SESSION_COLUMNS}) VALUES ({placeholders})",
+            session_params(record),
+        )
+        if inserted:
+            return record
+        existing = await self.session_by_key(record.idempotency_key or "")
+        if existing is None:
+            raise sqlite3.IntegrityError(f"session id {record.id!r} already exists")
+        return existing
 
     async def session_by_key(self, idempotency_key: str) -> SessionRecord | None:
         row = await self._one(
@@ -249,34 +257,17 @@ class SQLiteStorage:
         answer: Answer | None = None,
         event_id: str | None = None,
     ) -> CommitResult:
-        try:
-            async with self._tx() as db:
-                if event_id is not None:
-                    await db.execute(
-                        "INSERT INTO processed_events (event_id, processed_at) VALUES (?, ?)",
-                        (event_id, iso(now)),
-                    )
-                cur = await db.execute(
-                    "UPDATE sessions SET state = ?, status = ?, version = version + 1,"
-                    " updated_at = ?, completed_at = CASE WHEN ? = 'completed' THEN ?"
-                    " ELSE completed_at END WHERE id = ? AND version = ?",
-                    (state.model_dump_json(), status, iso(now), status, iso(now), session_id,
-                     expected_version),
-                )  # fmt: skip
-                if cur.rowcount != 1:
-                    raise _Conflict
-                if answer is not None:
-                    await db.execute(
-                        "INSERT INTO answers (session_id, question_id, question_index, metric,"
-                        " value, option, text, skipped, scale_min, scale_max, answered_at)"
-                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        answer_params(session_id, answer, now),
-                    )
-        except sqlite3.IntegrityError:
-            return "duplicate"
-        except _Conflict:
-            return "conflict"
-        return "ok"
+        return await self._writer.commit_answer(
+            AnswerCommit(
+                session_id=session_id,
+                expected_version=expected_version,
+                state_json=state.model_dump_json(),
+                status=status,
+                now=iso(now),
+                answer=answer_params(session_id, answer, now) if answer is not None else None,
+                event_id=event_id,
+            )
+        )
 
     async def update_session(
         self, session_id: str, expected_version: int, **changes: Any
@@ -289,21 +280,18 @@ class SQLiteStorage:
             for v in changes.values()
         ]
         assignments = "".join(f"{name} = ?, " for name in changes)
-        async with self._tx() as db:
-            cur = await db.execute(
-                f"UPDATE sessions SET {assignments}version = version + 1"
-                " WHERE id = ? AND version = ?",
-                (*values, session_id, expected_version),
-            )
-            return "ok" if cur.rowcount == 1 else "conflict"
+        updated = await self._writer.execute(
+            f"UPDATE sessions SET {assignments}version = version + 1 WHERE id = ? AND version = ?",
+            (*values, session_id, expected_version),
+        )
+        return "ok" if updated == 1 else "conflict"
 
     async def claim_event(self, event_id: str, now: datetime) -> bool:
-        async with self._tx() as db:
-            cur = await db.execute(
-                "INSERT OR IGNORE INTO processed_events (event_id, processed_at) VALUES (?, ?)",
-                (event_id, iso(now)),
-            )
-            return cur.rowcount == 1
+        inserted = await self._writer.execute(
+            "INSERT OR IGNORE INTO processed_events (event_id, processed_at) VALUES (?, ?)",
+            (event_id, iso(now)),
+        )
+        return inserted == 1
 
     # invites
     async def create_invite(
@@ -412,6 +400,48 @@ class SQLiteStorage:
             )
             return answers.rowcount, sessions.rowcount
 
+    # --- copy (issue 7) --------------------------------------------------------------------
+    async def schema_version(self) -> int:
+        return await sqlite_copy.schema_version(self)
 
-class _Conflict(Exception):
-    pass
+    async def copy_tables(self) -> list[str]:
+        return await sqlite_copy.copy_tables(self)
+
+    def dump_rows(self, table: str) -> AsyncIterator[dict[str, Any]]:
+        return sqlite_copy.dump_rows(self, table)
+
+    async def load_rows(self, table: str, rows: Sequence[dict[str, Any]]) -> int:
+        return await sqlite_copy.load_rows(self, table, rows)
+
+    async def count_rows(self, table: str) -> int:
+        return await sqlite_copy.count_rows(self, table)
+
+    async def clear_tables(self) -> None:
+        await sqlite_copy.clear_tables(self)
+
+    # --- reporting (issue 6) ---------------------------------------------------------------
+    async def report_rows(self, query: ReportQuery) -> ReportRows:
+        """On a file database, a separate read-only connection (WAL: the report neither waits
+        for nor holds up answers being committed); in one read transaction either way."""
+        if self.path == ":memory:":
+            async with self._lock:
+                return await _report_rows(self.db, query)
+        uri = Path(self.path).resolve().as_uri() + "?mode=ro"
+        async with aiosqlite.connect(uri, uri=True, isolation_level=None) as reader:
+            await reader.execute("PRAGMA busy_timeout=5000")
+            return await _report_rows(reader, query)
+
+
+async def _report_rows(db: aiosqlite.Connection, query: ReportQuery) -> ReportRows:
+    rows: ReportRows = {}
+    await db.execute("BEGIN")
+    try:
+        for statement in report_sql(query, "sqlite"):
+            async with db.execute(statement.sql, statement.params) as cur:
+                names = [c[0] for c in cur.description]
+                rows[statement.section] = [
+                    dict(zip(names, row, strict=True)) for row in await cur.fetchall()
+                ]
+    finally:
+        await db.execute("COMMIT")
+    return rows
