@@ -285,3 +285,4 @@ def run_cmd(
 
 def main() -> None:  # pragma: no cover
     app()
+from bot import cli_ops  # noqa: E402,F401  (registers `send` and `invite`)

@@ -35,3 +35,16 @@ HANDLE_SECONDS = Histogram(
     registry=REGISTRY,
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
 )
+SURVEY_REQUESTS = Counter(
+    "surveybot_survey_requests",
+    "Survey requests (API, events, CLI, staff commands) by source and outcome: sent, scheduled,"
+    " throttled, failed, duplicate (an idempotency key seen before)",
+    ["source", "outcome"],
+    registry=REGISTRY,
+)
+JOBS = Counter(
+    "surveybot_jobs",
+    "Dispatcher jobs run, by kind (send, remind, expire) and outcome",
+    ["kind", "outcome"],
+    registry=REGISTRY,
+)

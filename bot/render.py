@@ -29,7 +29,7 @@ def question_prompt(
         text = f"{text}\n{anchors}"
     skip_label = text_for("skip", loc, flow) if question.optional else None
     rows = _rows(flow, question, session_id, index, loc)
-    if question.optional and rows:
+    if question.optional:  # free-text questions get a Skip button too (Slack, Telegram)
         rows = (*rows, (Button(label=skip_label or "Skip", payload=_p(session_id, index, "skip")),))
     return Prompt(
         kind="question" if kind == "question" else "reminder",

@@ -19,6 +19,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from bot.flow import Duration
+from bot.ratelimit import DEFAULT_RATES, SendRate
 
 SECRETS = (
     "telegram_token",
@@ -75,6 +76,8 @@ class SurveysConfig(_Section):
     throttle: Duration = timedelta(days=30)
     throttle_per_flow: dict[str, Duration] = Field(default_factory=dict)
     events: dict[str, MilestoneEvent] = Field(default_factory=dict)
+    # outgoing sends per platform (survey sends and reminders): see bot/ratelimit.py
+    send_rates: dict[str, SendRate] = Field(default_factory=lambda: dict(DEFAULT_RATES))
 
 
 class _YamlSource(PydanticBaseSettingsSource):

@@ -14,5 +14,5 @@ def open_storage(url: str) -> Storage:
     if url.startswith(("postgresql://", "postgres://")):
         from storage.postgres import PostgresStorage
 
-        return PostgresStorage(url)  # type: ignore[no-any-return]
+        return PostgresStorage(url)
     raise ValueError(f"unsupported storage url {url!r}: use sqlite:///path or postgresql://...")

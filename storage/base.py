@@ -8,14 +8,17 @@ Times are timezone-aware UTC datetimes.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from bot.engine import Answer, SessionState
 from bot.messages import Address
+
+if TYPE_CHECKING:
+    from storage.reporting import ReportQuery, ReportRows
 
 SessionStatus = Literal["scheduled", "active", "completed", "expired", "failed"]
 CommitResult = Literal["ok", "duplicate", "conflict"]
@@ -194,3 +197,30 @@ class Storage(Protocol):
 
     async def erase_user(self, platform: str, user_id: str) -> tuple[int, int]:
         """Delete a customer's answers and sessions: ``(answers, sessions)`` removed."""
+
+    # --- reporting (issue 6) ---------------------------------------------------------------
+    async def report_rows(self, query: ReportQuery) -> ReportRows:
+        """Run ``storage.reporting.report_sql(query, <dialect>)`` in one read snapshot and
+        return each statement's rows as dicts, keyed by its section."""
+
+    # --- copy (issue 7) --------------------------------------------------------------------
+    # `surveybot db copy` (storage.copy.copy_storage) moves an installation between backends
+    # through these. Rows are ``column -> value`` dicts of plain values and datetimes; times
+    # may come as ISO text and JSON as text: each loader converts to its own column types.
+    async def schema_version(self) -> int:
+        """The number of the last migration applied."""
+
+    async def copy_tables(self) -> list[str]:
+        """Every data table, each after the tables it references (bookkeeping excluded)."""
+
+    def dump_rows(self, table: str) -> AsyncIterator[dict[str, Any]]:
+        """Every row of ``table``."""
+
+    async def load_rows(self, table: str, rows: Sequence[dict[str, Any]]) -> int:
+        """Insert rows dumped by any backend (same columns in each) in one transaction;
+        counters (job ids) continue after the highest id loaded. Returns how many."""
+
+    async def count_rows(self, table: str) -> int: ...
+
+    async def clear_tables(self) -> None:
+        """Delete every row of every data table (``db copy --force``); the schema stays."""

@@ -15,6 +15,7 @@ from telegram import (
     BotCommand,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
+    Message,
     ReplyParameters,
     Update,
 )
@@ -248,7 +249,8 @@ async def test_webhook_delivery_with_secret(fake: FakeTelegram, bot: Bot) -> Non
         assert [s for _, s in fake.webhook_deliveries] == [500, 200]  # retried after the 500
         assert all(secret == "s3cr3t-Tok" for secret, _ in received)
         update = Update.de_json(received[-1][1], bot)
-        assert update.message is not None and update.message.text.startswith("queued")
+        assert update.message is not None
+        assert update.message.text == "queued before the webhook was set"
 
         with pytest.raises(Conflict, match=r"(?i)webhook is active"):
             await bot.get_updates(timeout=0)
@@ -270,14 +272,14 @@ async def test_webhook_delivery_with_secret(fake: FakeTelegram, bot: Bot) -> Non
 
 async def test_application_polling_end_to_end(fake: FakeTelegram) -> None:
     async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        assert update.effective_chat is not None
+        assert update.effective_chat is not None and context.args
         await update.effective_chat.send_message(
             f"flow={context.args[0]}? Rate us", reply_markup=keyboard("r:1", "r:5")
         )
 
     async def tapped(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.callback_query
-        assert query is not None and query.message is not None
+        assert query is not None and isinstance(query.message, Message)
         await query.answer()
         await query.edit_message_text(f"{query.message.text} — {query.data}")
 

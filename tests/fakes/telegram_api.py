@@ -407,7 +407,7 @@ class FakeTelegram:
         chat = self._chat(p)
         text = visible_text(p.get_str("text"), p.get_str("parse_mode"))
         markup, extra = p.get_obj("reply_markup"), {}
-        kept = check_markup(markup)
+        kept = check_markup(markup)  # only inline keyboards stay on the Message
         reply = p.get_obj("reply_parameters")
         if reply is None and p.raw.get("reply_to_message_id"):
             reply = {"message_id": p.get_num("reply_to_message_id")}
@@ -418,11 +418,12 @@ class FakeTelegram:
                         or p.get_bool("allow_sending_without_reply")):  # fmt: skip
                     raise bad("message to be replied not found")
                 del extra["reply_to_message"]
-        message = self._store(
-            chat, self.bot_user, text, extra | ({"reply_markup": kept} if kept else {})
-        )
-        self.sent.append({"chat_id": chat["id"], "message_id": message["message_id"], "text": text,
-                          "parse_mode": p.get_str("parse_mode"), "reply_markup": markup})  # fmt: skip
+        if kept:
+            extra["reply_markup"] = kept
+        message = self._store(chat, self.bot_user, text, extra)
+        self.sent.append({"chat_id": chat["id"], "message_id": message["message_id"],
+                          "text": text, "parse_mode": p.get_str("parse_mode"),
+                          "reply_markup": markup})  # fmt: skip
         return message
 
     def _edit_text(self, p: Params) -> JSONDict:
@@ -515,8 +516,9 @@ class FakeTelegram:
         message.update(text=text, edit_date=int(time.time()), reply_markup=markup)
         if markup is None:
             del message["reply_markup"]
-        self.edits.append({"method": method, "chat_id": message["chat"]["id"], "text": text,
-                           "message_id": message["message_id"], "reply_markup": markup})  # fmt: skip
+        self.edits.append({"method": method, "chat_id": message["chat"]["id"],
+                           "message_id": message["message_id"], "text": text,
+                           "reply_markup": markup})  # fmt: skip
         return copy.deepcopy(message)
 
     def _replied(self, chat_id: int, message_id: int) -> JSONDict | None:
@@ -563,9 +565,8 @@ class FakeTelegram:
                     break
                 self._webhook_error = (int(time.time()), f"Wrong response from the webhook: "
                                                          f"{status} {reason}")  # fmt: skip
-                await asyncio.sleep(
-                    self.webhook_retry_delay if attempt < self.webhook_max_attempts else 0
-                )
+                if attempt < self.webhook_max_attempts:
+                    await asyncio.sleep(self.webhook_retry_delay)
                 if not self.webhook_url:
                     break
             if self.webhook_url or 200 <= status < 300:  # else it waits for getUpdates
