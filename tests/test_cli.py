@@ -99,3 +99,10 @@ def test_secrets_in_config_yaml_are_refused(workdir: Path) -> None:
     config.write_text(config.read_text() + "telegram_token: '123:abc'\n")
     result = surveybot("validate", cwd=workdir)
     assert result.returncode == 2 and "SURVEYBOT_TELEGRAM_TOKEN" in result.stderr
+
+
+def test_the_repository_config_is_the_one_init_writes() -> None:
+    from bot.cli import CONFIG_TEMPLATE
+
+    root = Path(__file__).resolve().parent.parent
+    assert (root / "config.yaml").read_text(encoding="utf-8") == CONFIG_TEMPLATE
