@@ -285,4 +285,8 @@ def run_cmd(
 
 def main() -> None:  # pragma: no cover
     app()
+
+
 from bot import cli_ops  # noqa: E402,F401  (registers `send` and `invite`)
+
+from bot import cli_db  # noqa: E402,F401  # isort: skip  (registers `db migrate`, `db copy`)

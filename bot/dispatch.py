@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict
 
 from bot import metrics
 from bot.messages import Address, DeliveryError
-from bot.ratelimit import RateLimiter
+from bot.ratelimit import DEFAULT_RATES, RateLimiter
 from bot.runtime import Runtime
 from bot.settings import SurveysConfig
 from storage.base import Job, SessionRecord, utcnow
@@ -62,7 +62,7 @@ class Dispatcher:
     surveys: SurveysConfig = field(default_factory=SurveysConfig)
     clock: Callable[[], datetime] = utcnow
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
-    limiter: RateLimiter | None = None  # default: built from surveys.send_rates
+    limiter: RateLimiter | None = None  # default: surveys.send_rates over DEFAULT_RATES
     poll_interval: float = 0.25  # seconds between looks for due jobs
     batch: int = 100  # jobs claimed per tick
     lease: timedelta = timedelta(minutes=2)  # a crashed worker's jobs return after this
@@ -74,7 +74,7 @@ class Dispatcher:
 
     def __post_init__(self) -> None:
         if self.limiter is None:
-            self.limiter = RateLimiter(dict(self.surveys.send_rates))
+            self.limiter = RateLimiter(DEFAULT_RATES | dict(self.surveys.send_rates))
 
     @property
     def rates(self) -> RateLimiter:
@@ -147,7 +147,11 @@ class Dispatcher:
             await self._add_job("send", session.id, slot)
             reason = f"{session.platform} send rate limit: queued until {slot.isoformat()}"
             return TriggerResult(status="scheduled", session_id=session.id, reason=reason)
-        outcome = await self._send(session, attempts=1)
+        try:
+            outcome = await self._send(session, attempts=1)
+        except Exception as exc:  # an adapter bug must not strand a stored survey
+            log.exception("sending %s to %s failed; the dispatcher retries", flow_id, address)
+            outcome = _Outcome("retry", f"{type(exc).__name__}: {exc}", now + timedelta(seconds=5))
         if outcome.kind == "retry":
             assert outcome.at is not None
             await self._add_job("send", session.id, outcome.at, attempts=1)

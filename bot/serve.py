@@ -85,6 +85,8 @@ async def run(settings: Settings, *, runners: RunnerFactory = platform_runners) 
 
 async def _serve(svc: Services, stop: asyncio.Event, runners: list[PlatformRunner]) -> None:
     settings = svc.settings
+    for runner in runners:
+        svc.runtime.adapters[runner.adapter.platform] = runner.adapter
     routers = [r for r in (runner.router() for runner in runners) if r is not None]
     try:
         app = create_app(svc, routers=[*routers, *extra_routers()])
