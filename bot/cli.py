@@ -281,6 +281,9 @@ def run_cmd(
         run_async(run(settings))
     except KeyboardInterrupt:
         logging.getLogger(__name__).info("stopped")
+    except ConfigError as exc:
+        err.print(f"[red]config error:[/red] {exc}")
+        raise typer.Exit(2) from None
 
 
 def main() -> None:  # pragma: no cover

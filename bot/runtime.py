@@ -285,7 +285,11 @@ class Runtime:
             event_id=event_id,
         )
         if result != "ok":
-            await adapter.acknowledge(inbound, text_for("already_answered", loc, flow))
+            # A typed reply's event id seen before is a platform redelivery: nothing to say.
+            # A tap that lost the race to another tap is told the question has its answer.
+            replayed = event_id is not None and result == "duplicate"
+            notice = None if replayed else text_for("already_answered", loc, flow)
+            await adapter.acknowledge(inbound, notice)
             return "duplicate"
         assert step.answer is not None
         metrics.ANSWERS.labels(flow.id, step.answer.metric).inc()

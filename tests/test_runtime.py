@@ -184,3 +184,14 @@ async def test_idempotency_key_never_sends_twice(
     one = await runtime.start_survey("csat", ANNA, idempotency_key="ticket-42")
     two = await runtime.start_survey("csat", ANNA, idempotency_key="ticket-42")
     assert one.id == two.id and len(adapter.sent) == 1
+
+
+async def test_a_redelivered_typed_answer_is_acknowledged_silently(
+    runtime: Runtime, adapter: RecordingAdapter, sqlite_storage: SQLiteStorage
+) -> None:
+    await runtime.start_survey("nps", ANNA)
+    await runtime.handle(typed("9", event="m1"))
+    # the same delivery again, e.g. after a restart, while the survey waits on question 2
+    await runtime.handle(typed("9", event="m1"))
+    assert adapter.notices() == []
+    assert await answers(sqlite_storage) == [("score", 9)]
