@@ -200,8 +200,9 @@ class Storage(Protocol):
 
     # --- reporting (issue 6) ---------------------------------------------------------------
     async def report_rows(self, query: ReportQuery) -> ReportRows:
-        """Run ``storage.reporting.report_sql(query, <dialect>)`` in one read snapshot and
-        return each statement's rows as dicts, keyed by its section."""
+        """Run every statement of ``storage.reporting.report_sql(query, <dialect>)`` (in any
+        order, or concurrently) and file each row, as a dict of column name to value, under
+        its ``section`` column."""
 
     # --- copy (issue 7) --------------------------------------------------------------------
     # `surveybot db copy` (storage.copy.copy_storage) moves an installation between backends

@@ -143,12 +143,14 @@ class SQLiteStorage:
         await self.migrate()
 
     async def migrate(self) -> int:
-        """Apply pending migrations; returns the schema version now in force."""
-        async with self.db.execute("PRAGMA user_version") as cur:
-            row = await cur.fetchone()
-        current = int(row[0]) if row else 0
-        for number, script in enumerate(SQLITE[current:], start=current + 1):
+        """Apply pending migrations; returns the schema version now in force. The version is
+        read again inside each write transaction, so processes opening a new database at the
+        same moment apply every migration once."""
+        for number, script in enumerate(SQLITE, start=1):
             async with self._tx() as db:
+                rows = await db.execute_fetchall("PRAGMA user_version")
+                if int(next(iter(rows))[0]) >= number:
+                    continue
                 for statement in filter(str.strip, script.split(";")):
                     await db.execute(statement)
                 await db.execute(f"PRAGMA user_version = {number}")
@@ -421,27 +423,33 @@ class SQLiteStorage:
 
     # --- reporting (issue 6) ---------------------------------------------------------------
     async def report_rows(self, query: ReportQuery) -> ReportRows:
-        """On a file database, a separate read-only connection (WAL: the report neither waits
-        for nor holds up answers being committed); in one read transaction either way."""
+        """The report's statements, each on its own read-only connection, concurrently: WAL
+        lets them read while answers are being committed, and aiosqlite runs each connection
+        in its own thread (SQLite releases the GIL while it works). An in-memory database has
+        one connection, so there they run one after the other."""
+        statements = report_sql(query, "sqlite")
         if self.path == ":memory:":
             async with self._lock:
-                return await _report_rows(self.db, query)
-        uri = Path(self.path).resolve().as_uri() + "?mode=ro"
-        async with aiosqlite.connect(uri, uri=True, isolation_level=None) as reader:
-            await reader.execute("PRAGMA busy_timeout=5000")
-            return await _report_rows(reader, query)
+                results = [await _fetch(self.db, s.sql, s.params) for s in statements]
+        else:
+            uri = Path(self.path).resolve().as_uri() + "?mode=ro"
+            results = await asyncio.gather(*(_read(uri, s.sql, s.params) for s in statements))
+        rows: ReportRows = {}
+        for result in results:
+            for row in result:
+                rows.setdefault(row["section"], []).append(row)
+        return rows
 
 
-async def _report_rows(db: aiosqlite.Connection, query: ReportQuery) -> ReportRows:
-    rows: ReportRows = {}
-    await db.execute("BEGIN")
-    try:
-        for statement in report_sql(query, "sqlite"):
-            async with db.execute(statement.sql, statement.params) as cur:
-                names = [c[0] for c in cur.description]
-                rows[statement.section] = [
-                    dict(zip(names, row, strict=True)) for row in await cur.fetchall()
-                ]
-    finally:
-        await db.execute("COMMIT")
-    return rows
+async def _read(uri: str, sql: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
+    async with aiosqlite.connect(uri, uri=True) as reader:
+        await reader.execute("PRAGMA busy_timeout=5000")
+        return await _fetch(reader, sql, params)
+
+
+async def _fetch(
+    db: aiosqlite.Connection, sql: str, params: tuple[Any, ...]
+) -> list[dict[str, Any]]:
+    async with db.execute(sql, params) as cur:
+        names = [c[0] for c in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in await cur.fetchall()]

@@ -10,6 +10,7 @@ from bot.loader import FlowRegistry
 from bot.messages import Address, DeliveryError, Inbound, Prompt
 from bot.runtime import Runtime
 from storage.base import utcnow
+from storage.migrations import SQLITE
 from storage.sqlite import SQLiteStorage
 from tests.recording import RecordingAdapter
 
@@ -195,3 +196,12 @@ async def test_a_redelivered_typed_answer_is_acknowledged_silently(
     await runtime.handle(typed("9", event="m1"))
     assert adapter.notices() == []
     assert await answers(sqlite_storage) == [("score", 9)]
+
+
+async def test_processes_opening_a_new_database_together_migrate_it_once(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    stores = [SQLiteStorage(url) for _ in range(4)]
+    await asyncio.gather(*(s.open() for s in stores))
+    assert {await s.migrate() for s in stores} == {len(SQLITE)}
+    for s in stores:
+        await s.close()
