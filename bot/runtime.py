@@ -207,7 +207,11 @@ class Runtime:
                 inbound.platform, inbound.user_id, inbound.chat_id
             )
             if active is None:
-                if inbound.chat_id is None:  # a DM with no survey under way
+                # a DM with no survey under way gets a notice — once, not per redelivery
+                if inbound.chat_id is None and (
+                    inbound.event_id is None
+                    or await self.storage.claim_event(inbound.event_id, self.clock())
+                ):
                     await adapter.acknowledge(inbound, text_for("no_survey", self._lang(inbound)))
                 return "no_session"
             session_id = active.id

@@ -106,8 +106,8 @@ async def _serve(svc: Services, stop: asyncio.Event, runners: list[PlatformRunne
     started: list[PlatformRunner] = []
     try:
         for runner in runners:
+            started.append(runner)  # stopped on the way out even if its start fails midway
             await runner.start()
-            started.append(runner)
             log.info("%s started", runner.adapter.platform)
         if not runners:
             log.info("no platform token set: running the console chat")

@@ -205,3 +205,14 @@ async def test_processes_opening_a_new_database_together_migrate_it_once(tmp_pat
     assert {await s.migrate() for s in stores} == {len(SQLITE)}
     for s in stores:
         await s.close()
+
+
+async def test_a_redelivered_last_answer_after_the_survey_ended_says_nothing(
+    runtime: Runtime, adapter: RecordingAdapter, sqlite_storage: SQLiteStorage
+) -> None:
+    await runtime.start_survey("csat", ANNA)
+    await runtime.handle(typed("no", event="m1"))
+    await runtime.handle(typed("The agent never called back", event="m2"))
+    await runtime.handle(typed("The agent never called back", event="m2"))
+    assert adapter.notices() == []
+    assert len(await answers(sqlite_storage)) == 2

@@ -392,7 +392,9 @@ class FakeTelegram:
                 del self._pending[:offset]
             self._pending = [e for e in self._pending if (e[1] or e[0]["update_id"] >= offset)
                              and (not self._allowed or set(e[0]) & set(self._allowed))]  # fmt: skip
-            batch = sorted(self._pending, key=lambda e: not e[1])[:limit]  # redelivered first
+            # redelivered first, each group in update_id order like Telegram: the bot confirms
+            # with the last id + 1, which must not leave an earlier one of the batch unconfirmed
+            batch = sorted(self._pending, key=lambda e: (not e[1], e[0]["update_id"]))[:limit]
             remaining = deadline - time.monotonic()
             if batch or remaining <= 0 or self._closing:
                 for entry in batch:
