@@ -17,7 +17,8 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-from bot.flow import Flow, Problem, validate
+from bot.flow import Flow
+from bot.flow_checks import Problem, validate
 from bot.strings import BUILTIN
 
 log = logging.getLogger(__name__)
