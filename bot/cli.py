@@ -293,3 +293,4 @@ def main() -> None:  # pragma: no cover
 from bot import cli_ops  # noqa: E402,F401  (registers `send` and `invite`)
 
 from bot import cli_db  # noqa: E402,F401  # isort: skip  (registers `db migrate`, `db copy`)
+from bot import cli_report  # noqa: E402,F401  # isort: skip  (registers `report`)

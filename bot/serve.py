@@ -55,11 +55,11 @@ def platform_runners(svc: Services) -> list[PlatformRunner]:
     return runners
 
 
-def extra_routers() -> list[APIRouter]:
+def extra_routers(svc: Services) -> list[APIRouter]:
     """Routers other modules contribute: the dashboard and report pages."""
     from bot.dashboard import router as dashboard_router
 
-    return [dashboard_router]
+    return [dashboard_router(svc)]
 
 
 class _Server(uvicorn.Server):
@@ -85,11 +85,16 @@ async def run(settings: Settings, *, runners: RunnerFactory = platform_runners) 
 
 async def _serve(svc: Services, stop: asyncio.Event, runners: list[PlatformRunner]) -> None:
     settings = svc.settings
+    if settings.storage.url.startswith(("postgresql:", "postgres:")):  # workers may share it
+        if settings.telegram_token is not None and settings.telegram.mode == "polling":
+            log.info("telegram polling is single-consumer: run one worker (several: webhook mode)")
+        if settings.slack_bot_token is not None and settings.slack.mode == "socket":
+            log.info("slack Socket Mode is single-consumer: run one worker (several: HTTP mode)")
     for runner in runners:
         svc.runtime.adapters[runner.adapter.platform] = runner.adapter
     routers = [r for r in (runner.router() for runner in runners) if r is not None]
     try:
-        app = create_app(svc, routers=[*routers, *extra_routers()])
+        app = create_app(svc, routers=[*routers, *extra_routers(svc)])
     except ConfigError as exc:
         log.error("%s", exc)
         raise SystemExit(2) from None

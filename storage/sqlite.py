@@ -30,7 +30,7 @@ from storage.base import (
     parse_iso,
 )
 from storage.migrations import SQLITE
-from storage.reporting import ReportQuery, ReportRows, report_sql
+from storage.reporting import ReportQuery, ReportRows, Statement, report_sql
 from storage.sqlite_batch import AnswerCommit, GroupCommitter
 
 SESSION_COLUMNS = (
@@ -423,17 +423,19 @@ class SQLiteStorage:
 
     # --- reporting (issue 6) ---------------------------------------------------------------
     async def report_rows(self, query: ReportQuery) -> ReportRows:
-        """The report's statements, each on its own read-only connection, concurrently: WAL
-        lets them read while answers are being committed, and aiosqlite runs each connection
-        in its own thread (SQLite releases the GIL while it works). An in-memory database has
-        one connection, so there they run one after the other."""
+        """Two read-only connections at once: the answers statement (the heaviest) on one,
+        the others one after another on the second. WAL lets them read while answers are
+        being committed; aiosqlite gives each connection a thread and SQLite releases the GIL
+        while it works, so the two use two cores. An in-memory database has one connection:
+        there the statements run one after the other."""
         statements = report_sql(query, "sqlite")
         if self.path == ":memory:":
             async with self._lock:
                 results = [await _fetch(self.db, s.sql, s.params) for s in statements]
         else:
-            uri = Path(self.path).resolve().as_uri() + "?mode=ro"
-            results = await asyncio.gather(*(_read(uri, s.sql, s.params) for s in statements))
+            uri = _read_only_uri(self.path)
+            lanes = await asyncio.gather(_read(uri, statements[:1]), _read(uri, statements[1:]))
+            results = [result for lane in lanes for result in lane]
         rows: ReportRows = {}
         for result in results:
             for row in result:
@@ -441,10 +443,14 @@ class SQLiteStorage:
         return rows
 
 
-async def _read(uri: str, sql: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
+def _read_only_uri(path: str) -> str:
+    return Path(path).resolve().as_uri() + "?mode=ro"
+
+
+async def _read(uri: str, statements: list[Statement]) -> list[list[dict[str, Any]]]:
     async with aiosqlite.connect(uri, uri=True) as reader:
         await reader.execute("PRAGMA busy_timeout=5000")
-        return await _fetch(reader, sql, params)
+        return [await _fetch(reader, s.sql, s.params) for s in statements]
 
 
 async def _fetch(

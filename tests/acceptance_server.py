@@ -66,10 +66,6 @@ class RecordingRunner:
 def main() -> None:
     config, sendlog, metrics_out = map(Path, sys.argv[1:4])
     configure("INFO", "json")
-    try:
-        import bot.dashboard  # noqa: F401
-    except ModuleNotFoundError:  # the dashboard is another issue's; serve without it
-        serve.extra_routers = lambda: []
 
     def runners(svc: Services) -> list[PlatformRunner]:
         return [RecordingRunner(sendlog)]
