@@ -247,7 +247,6 @@ class Runtime:
         if inbound.user_id != session.user_id:
             await adapter.acknowledge(inbound, text_for("not_for_you", self._lang(inbound), flow))
             return "wrong_user"
-        session = await self._recover(session)
         now = self.clock()
         if session.status == "expired" or (
             session.status == "active" and session.expires_at and now >= session.expires_at
@@ -266,6 +265,12 @@ class Runtime:
         else:
             reply = Reply(kind=inbound.kind, value=inbound.text)
         step = advance(flow, session.state, reply)
+        if step.outcome == "stale" and self._unasked(session):
+            # The answer was committed but the process died before the next question went
+            # out; the customer taps the old button again. Ask the question now.
+            await adapter.acknowledge(inbound, None)
+            await self.deliver(session)
+            return "recovered"
         if step.outcome in ("stale", "forged"):
             key = "already_answered" if step.outcome == "stale" else "invalid_button"
             await adapter.acknowledge(inbound, text_for(key, loc, flow))
@@ -320,18 +325,14 @@ class Runtime:
         prompt = question_prompt(flow, session.state, session.id, hint=hint, mention=mention)
         await adapter.send(session.address, prompt)
 
-    async def _recover(self, session: SessionRecord) -> SessionRecord:
-        """A crash between commit and send leaves a question unasked: ask it now."""
-        if (
-            session.status == "active"
-            and session.state.current is not None
+    @staticmethod
+    def _unasked(session: SessionRecord) -> bool:
+        """The current question was never delivered (a crash between commit and send)."""
+        return (
+            session.state.current is not None
             and session.prompted is not None
             and session.prompted != session.state.current
-        ):
-            log.warning("session %s: re-sending question %s after an interrupted send",
-                        session.id, session.state.current)  # fmt: skip
-            return await self.deliver(session)
-        return session
+        )
 
     # helpers -----------------------------------------------------------------------------
     def _adapter(self, platform: str) -> Adapter:
