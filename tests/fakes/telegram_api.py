@@ -3,6 +3,10 @@
 Pass ``fake.base_url`` as PTB's ``base_url`` (our ``telegram.api_base_url``). Tests act as users
 with ``send_text`` / ``tap`` and assert on ``sent``, ``chat_messages()``, ``callback_answers``,
 ``commands`` and ``calls``. Errors carry Telegram's own codes and descriptions.
+
+With ``deliver_updates = False`` the fake only builds updates (``send_text`` / ``tap`` return
+them) and delivers nothing itself: a test acting as a load balancer in front of several
+webhook workers posts them where it likes.
 """
 
 from __future__ import annotations
@@ -173,6 +177,7 @@ class FakeTelegram:
         self.webhook_secret: str | None = None
         self.webhook_deliveries: list[tuple[int, int]] = []  # (update_id, status; 0 = no answer)
         self.webhook_max_attempts, self.webhook_retry_delay = 3, 0.05
+        self.deliver_updates = True  # False: updates are built and returned, never delivered
         self._chats: dict[int, JSONDict] = {}
         self._messages: dict[int, dict[int, JSONDict]] = {}
         self._commands: dict[tuple[str, str], list[JSONDict]] = {}
@@ -538,8 +543,9 @@ class FakeTelegram:
     def _enqueue(self, body: JSONDict) -> JSONDict:
         update = {"update_id": next(self._update_ids), **body}
         self._updates[update["update_id"]] = update
-        self._pending.append([copy.deepcopy(update), False])
-        self._notify()
+        if self.deliver_updates:
+            self._pending.append([copy.deepcopy(update), False])
+            self._notify()
         return update
 
     def _notify(self) -> None:
