@@ -9,6 +9,7 @@ nothing. ``start_survey`` / ``create_session`` + ``deliver`` begin a survey.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 import time
@@ -29,6 +30,10 @@ from storage.base import SessionRecord, Storage, utcnow
 
 log = logging.getLogger(__name__)
 DEFAULT_EXPIRY = timedelta(hours=72)
+# A question that lags behind its committed answer for less than this is taken to be on its way
+# (another worker is sending it), not lost in a crash.
+RESEND_GRACE = timedelta(seconds=10)
+Addressee = tuple[str, str, str | None]
 
 
 class UnknownFlow(LookupError):
@@ -55,6 +60,8 @@ class Runtime:
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict, repr=False)
     _waiters: dict[str, int] = field(default_factory=dict, repr=False)
     _flows: dict[tuple[str, str], Flow] = field(default_factory=dict, repr=False)
+    # first questions being sent right now, by addressee: a reply racing the send waits for it
+    _delivering: dict[Addressee, asyncio.Event] = field(default_factory=dict, repr=False)
 
     # flows -------------------------------------------------------------------------------
     def flow(self, flow_id: str) -> Flow:
@@ -137,6 +144,22 @@ class Runtime:
             prompt = prompt.model_copy(
                 update={"hint": text_for("reminder", session.state.locale, flow)}
             )
+        first = session.status == "scheduled"
+        addressee = (session.platform, session.user_id, session.chat_id)
+        if not first:
+            return await self._send(adapter, session, prompt, reminder)
+        # Until the session is marked active, a reply that races the first question waits.
+        waiting = self._delivering.setdefault(addressee, asyncio.Event())
+        try:
+            return await self._send(adapter, session, prompt, reminder)
+        finally:
+            waiting.set()
+            if self._delivering.get(addressee) is waiting:
+                del self._delivering[addressee]
+
+    async def _send(
+        self, adapter: Adapter, session: SessionRecord, prompt: Prompt, reminder: bool
+    ) -> SessionRecord:
         try:
             sent = await adapter.send(session.address, prompt)
         except DeliveryError as exc:
@@ -206,6 +229,13 @@ class Runtime:
             active = await self.storage.active_session(
                 inbound.platform, inbound.user_id, inbound.chat_id
             )
+            racing = self._delivering.get((inbound.platform, inbound.user_id, inbound.chat_id))
+            if active is None and racing is not None:  # its first question is being sent
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(racing.wait(), timeout=30)
+                active = await self.storage.active_session(
+                    inbound.platform, inbound.user_id, inbound.chat_id
+                )
             if active is None:
                 # a DM with no survey under way gets a notice — once, not per redelivery
                 if inbound.chat_id is None and (
@@ -265,7 +295,7 @@ class Runtime:
         else:
             reply = Reply(kind=inbound.kind, value=inbound.text)
         step = advance(flow, session.state, reply)
-        if step.outcome == "stale" and self._unasked(session):
+        if step.outcome == "stale" and self._unasked(session, now):
             # The answer was committed but the process died before the next question went
             # out; the customer taps the old button again. Ask the question now.
             await adapter.acknowledge(inbound, None)
@@ -326,12 +356,14 @@ class Runtime:
         await adapter.send(session.address, prompt)
 
     @staticmethod
-    def _unasked(session: SessionRecord) -> bool:
-        """The current question was never delivered (a crash between commit and send)."""
+    def _unasked(session: SessionRecord, now: datetime) -> bool:
+        """The current question was never delivered (a crash between commit and send): its
+        answer was committed a while ago and the question still lags behind."""
         return (
             session.state.current is not None
             and session.prompted is not None
             and session.prompted != session.state.current
+            and now - session.updated_at >= RESEND_GRACE
         )
 
     # helpers -----------------------------------------------------------------------------

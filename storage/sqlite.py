@@ -136,11 +136,29 @@ class SQLiteStorage:
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._db = await aiosqlite.connect(self.path, isolation_level=None)
-        await self.db.execute("PRAGMA journal_mode=WAL")
-        await self.db.execute("PRAGMA synchronous=NORMAL")
-        await self.db.execute("PRAGMA foreign_keys=ON")
-        await self.db.execute("PRAGMA busy_timeout=5000")
-        await self.migrate()
+        try:
+            # busy_timeout first: switching a new file to WAL waits for other openers' locks
+            await self.db.execute("PRAGMA busy_timeout=5000")
+            await self._enable_wal()
+            await self.db.execute("PRAGMA synchronous=NORMAL")
+            await self.db.execute("PRAGMA foreign_keys=ON")
+            await self.migrate()
+        except BaseException:
+            await self.close()  # no connection thread left behind
+            raise
+
+    async def _enable_wal(self) -> None:
+        """Switch to WAL. SQLite answers SQLITE_BUSY at once, without its busy handler, when
+        several processes switch a new file together; the file is in WAL as soon as one of
+        them succeeds, so a few short waits settle it."""
+        for attempt in range(50):
+            try:
+                await self.db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or attempt == 49:
+                    raise
+                await asyncio.sleep(0.02)
 
     async def migrate(self) -> int:
         """Apply pending migrations; returns the schema version now in force. The version is

@@ -144,17 +144,48 @@ async def test_a_restart_mid_survey_keeps_old_buttons_working(
     await storage.close()
 
 
-async def test_a_send_that_failed_after_commit_is_retried_on_the_next_event(
-    runtime: Runtime, adapter: RecordingAdapter, sqlite_storage: SQLiteStorage
+async def test_a_question_lost_in_a_crash_is_sent_when_the_customer_taps_again(
+    registry: FlowRegistry, sqlite_storage: SQLiteStorage, adapter: RecordingAdapter
 ) -> None:
+    now = utcnow()
+    clock = [now]
+    runtime = Runtime(registry, sqlite_storage, {"console": adapter}, clock=lambda: clock[0])
     await runtime.start_survey("nps", ANNA)
     first = adapter.last()
     adapter.fail_next.append(DeliveryError("network down"))
-    await runtime.handle(tap_on(first, "4", event="e1"))  # committed, next prompt lost
+    await runtime.handle(tap_on(first, "4", event="e1"))  # committed, next question lost
     assert await answers(sqlite_storage) == [("score", 4)]
-    await runtime.handle(tap_on(first, "4", event="e1"))  # the platform redelivers
+    # at once, the lag looks like another worker still sending: "already answered"
+    await runtime.handle(tap_on(first, "4", event="e2"))
+    assert adapter.notices() == ["You have already answered this question."]
+    clock[0] = now + timedelta(seconds=30)  # long after: it was lost, ask it now
+    await runtime.handle(tap_on(first, "4", event="e1"))
     assert adapter.last().question_id == "detractor_reason"
     assert await answers(sqlite_storage) == [("score", 4)]
+
+
+async def test_a_reply_racing_the_first_question_waits_for_it(
+    runtime: Runtime, adapter: RecordingAdapter, sqlite_storage: SQLiteStorage
+) -> None:
+    sent = asyncio.Event()
+    release = asyncio.Event()
+    original = adapter.send
+
+    async def slow_send(address: Address, prompt: Prompt) -> object:
+        result = await original(address, prompt)
+        sent.set()
+        await release.wait()  # the platform delivered it; our bookkeeping is not done yet
+        return result
+
+    adapter.send = slow_send  # type: ignore[method-assign]
+    starting = asyncio.create_task(runtime.start_survey("nps", ANNA))
+    await sent.wait()
+    replying = asyncio.create_task(runtime.handle(typed("9", event="fast")))
+    await asyncio.sleep(0.05)
+    release.set()
+    await asyncio.gather(starting, replying)
+    assert await answers(sqlite_storage) == [("score", 9)]
+    assert adapter.notices() == []
 
 
 async def test_editing_a_flow_mid_survey_does_not_change_a_running_session(
