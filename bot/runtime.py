@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 
 from bot import metrics
 from bot.adapters.base import Adapter
-from bot.engine import Reply, Step, advance, begin, label_of, locale_for
+from bot.engine import Reply, Step, advance, begin, label_of
 from bot.flow import Flow, localize, render
 from bot.loader import FlowRegistry
 from bot.messages import Address, DeliveryError, Inbound, Prompt, decode_payload
@@ -389,10 +389,3 @@ class Runtime:
             if not self._waiters[session_id]:
                 del self._waiters[session_id]
                 del self._locks[session_id]
-
-
-def prompt_locale(flow: Flow, requested: str | None) -> str:
-    return locale_for(flow, requested)
-
-
-__all__ = ["Prompt", "Runtime", "UnknownFlow", "new_session_id", "prompt_locale"]

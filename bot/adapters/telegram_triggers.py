@@ -100,10 +100,7 @@ class Triggers:
         """Staff reply ``/survey <flow> [k=v ...]`` to the customer's message in a group: the
         survey goes to the group, addressed to that customer. None when it went out."""
         lang = staff.language
-        if not self.is_staff(staff):
-            log.info("refused /survey from non-staff Telegram user %s", staff.id)
-            return say("staff_only", lang, id=staff.id)
-        parsed = self._parse(text, lang)
+        parsed = self._staff_command(staff, text)
         if isinstance(parsed, str):
             return parsed
         words, context = parsed
@@ -120,14 +117,20 @@ class Triggers:
             return None  # the survey in the group is the answer
         return self._report(result, words[0], customer.first_name, lang)
 
+    def _staff_command(
+        self, staff: Person, text: str
+    ) -> tuple[tuple[str, ...], dict[str, str]] | str:
+        """``/survey`` words and k=v context from staff, or the refusal / error to reply."""
+        if not self.is_staff(staff):
+            log.info("refused /survey from non-staff Telegram user %s", staff.id)
+            return say("staff_only", staff.language, id=staff.id)
+        return self._parse(text, staff.language)
+
     async def survey_in_private(self, staff: Person, text: str, update_id: int) -> str | None:
         """Staff ``/survey <flow> <user_id> [k=v ...]`` in a private chat with the bot: to the
         customer's private chat, or an invite link when the bot cannot write to them."""
         lang = staff.language
-        if not self.is_staff(staff):
-            log.info("refused /survey from non-staff Telegram user %s", staff.id)
-            return say("staff_only", lang, id=staff.id)
-        parsed = self._parse(text, lang)
+        parsed = self._staff_command(staff, text)
         if isinstance(parsed, str):
             return parsed
         words, context = parsed
