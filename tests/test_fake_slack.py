@@ -286,7 +286,6 @@ async def test_bolt_socket_mode_end_to_end(fake: FakeSlack) -> None:
         env = await fake.dm_message("U0CUST", "still there?")
         await fake.wait_ack(env)
         assert fake.protocol_errors == []
-        assert all(d < 3 for d in fake.ack_delays.values())
     finally:
         await handler.close_async()  # type: ignore[no-untyped-call]
 
