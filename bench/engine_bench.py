@@ -22,10 +22,10 @@ import aiosqlite
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.loader import FlowRegistry  # noqa: E402
-from bot.messages import Address, Inbound  # noqa: E402
-from bot.runtime import Runtime  # noqa: E402
-from storage.sqlite import SQLiteStorage  # noqa: E402
+from bot.chat import Address, Inbound  # noqa: E402
+from bot.conversation.runtime import Runtime  # noqa: E402
+from bot.survey.loader import FlowRegistry  # noqa: E402
+from storage.sqlite.backend import SQLiteStorage  # noqa: E402
 from tests.recording import RecordingAdapter  # noqa: E402
 
 

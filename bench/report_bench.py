@@ -33,12 +33,12 @@ from rich.console import Console
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.dashboard import render_html  # noqa: E402
-from bot.loader import FlowRegistry  # noqa: E402
-from bot.report import build_report  # noqa: E402
-from bot.report_format import render_table  # noqa: E402
+from bot.reports.build import build_report  # noqa: E402
+from bot.reports.format import render_table  # noqa: E402
+from bot.reports.page import render_html  # noqa: E402
+from bot.survey.loader import FlowRegistry  # noqa: E402
 from storage.reporting import ReportQuery, SegmentBy  # noqa: E402
-from storage.sqlite import SQLiteStorage  # noqa: E402
+from storage.sqlite.backend import SQLiteStorage  # noqa: E402
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
 DAYS = 364

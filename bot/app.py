@@ -7,10 +7,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from bot.dispatch import Dispatcher
-from bot.loader import FlowRegistry
-from bot.runtime import Runtime
+from bot.conversation.dispatch import Dispatcher
+from bot.conversation.runtime import Runtime
 from bot.settings import Settings
+from bot.survey.loader import FlowRegistry
 from storage import open_storage
 from storage.base import Storage
 

@@ -18,8 +18,8 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
-from bot.flow import Duration
-from bot.ratelimit import DEFAULT_RATES, SendRate
+from bot.conversation.ratelimit import DEFAULT_RATES, SendRate
+from bot.survey.flow import Duration
 
 SECRETS = (
     "telegram_token",

@@ -8,11 +8,11 @@ from storage.base import Storage
 def open_storage(url: str) -> Storage:
     """A backend for ``url`` (not yet opened): ``sqlite:///...`` or ``postgresql://...``."""
     if url.startswith("sqlite:///"):
-        from storage.sqlite import SQLiteStorage
+        from storage.sqlite.backend import SQLiteStorage
 
         return SQLiteStorage(url)
     if url.startswith(("postgresql://", "postgres://")):
-        from storage.postgres import PostgresStorage
+        from storage.postgres.backend import PostgresStorage
 
         return PostgresStorage(url)
     raise ValueError(f"unsupported storage url {url!r}: use sqlite:///path or postgresql://...")

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from bot.engine import Answer, SessionState
-from bot.messages import Address
+from bot.chat import Address
+from bot.survey.engine import Answer, SessionState
 
 if TYPE_CHECKING:
     from storage.reporting import ReportQuery, ReportRows
@@ -113,7 +113,7 @@ def parse_iso(text: str) -> datetime:
 
 @runtime_checkable
 class Storage(Protocol):
-    """Backends: storage.sqlite.SQLiteStorage (default), storage.postgres.PostgresStorage."""
+    """Backends: storage.sqlite (default) and storage.postgres."""
 
     url: str
 

@@ -5,7 +5,7 @@ aggregates; Python only ever sees grouped rows. Four statements:
   small "cube" (week, value, metric, segment, flow, question, option, and whether the answer
   is in the period, the previous period, or from a survey sent in the period), rolled up with
   GROUP BY into ``scores``, ``previous``, ``segments``, ``trend``, ``distribution`` and
-  ``questions``. Scores come as the aggregates :mod:`bot.scoring` takes: ``n``, CSAT ``top``
+  ``questions``. Scores come as the aggregates :mod:`bot.survey.scoring` takes: ``n``, CSAT ``top``
   (1 of yes/no; ``value >= scale_max - 1`` of a rating), NPS ``promoters`` (>= 9) and
   ``detractors`` (<= 6), CES ``total``, ``total_sq`` and ``agree`` (>= 5). One pass matters:
   SQLite groups by sorting, and sorting a million rows takes seconds.

@@ -16,11 +16,12 @@ from pathlib import Path
 from fastapi import APIRouter
 from prometheus_client import generate_latest
 
-from bot import metrics, serve
-from bot.adapters.base import PlatformRunner
+from bot import metrics
+from bot import run as serve
 from bot.app import Services
+from bot.chat import Address, Inbound, Platform, Prompt, Sent
 from bot.logs import configure
-from bot.messages import Address, Inbound, Platform, Prompt, Sent
+from bot.platforms.base import PlatformRunner
 from bot.settings import load_settings
 
 

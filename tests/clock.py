@@ -13,7 +13,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from bot.messages import Address, Prompt, Sent
+from bot.chat import Address, Prompt, Sent
 from tests.recording import RecordingAdapter
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

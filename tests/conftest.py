@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.loader import FlowRegistry
-from bot.runtime import Runtime
-from storage.sqlite import SQLiteStorage
+from bot.conversation.runtime import Runtime
+from bot.survey.loader import FlowRegistry
+from storage.sqlite.backend import SQLiteStorage
 from tests.recording import RecordingAdapter
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -7,7 +7,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 
-from bot.messages import Address, DeliveryError, Inbound, Platform, Prompt, Sent
+from bot.chat import Address, DeliveryError, Inbound, Platform, Prompt, Sent
 
 
 @dataclass

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from bot.loader import FlowRegistry
-from bot.messages import Address, Inbound, Platform
-from bot.runtime import Runtime
+from bot.chat import Address, Inbound, Platform
+from bot.conversation.runtime import Runtime
+from bot.survey.loader import FlowRegistry
 from storage import open_storage
 from storage.base import Storage
 from tests.recording import RecordingAdapter

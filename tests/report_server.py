@@ -13,8 +13,8 @@ import uvicorn
 from fastapi import FastAPI
 
 from bot.app import services
-from bot.dashboard import router
 from bot.settings import load_settings
+from bot.web.dashboard import router
 
 
 class _Uvicorn(uvicorn.Server):

@@ -1,5 +1,5 @@
 """A Slack workspace for end-to-end tests: the fake Slack, surveybot's real services on SQLite
-and the real bolt app behind ``bot.adapters.slack``, in Socket Mode or in HTTP mode (uvicorn
+and the real bolt app behind ``bot.platforms.slack.runner``, in Socket Mode or in HTTP mode (uvicorn
 on 127.0.0.1 serving the FastAPI app, requests signed like Slack signs them).
 
 Tests speak in people's terms — ``await ws.command(STAFF, "csat @nikos")``,
@@ -22,11 +22,11 @@ import uvicorn
 from fastapi import FastAPI
 from pydantic import SecretStr
 
-from bot.adapters.slack import SlackRunner
 from bot.app import Services, services
-from bot.serve import platform_runners
-from bot.server import create_app
+from bot.platforms.slack.runner import SlackRunner
+from bot.run import platform_runners
 from bot.settings import Settings, SlackConfig, StaffConfig, StorageConfig, SurveysConfig
+from bot.web.api import create_app
 from storage.base import ExportRow
 from tests.fakes.slack_api import (
     FakeSlack,
@@ -71,7 +71,7 @@ def make_settings(fake: FakeSlack, tmp_path: Path, flows_dir: Path, mode: Mode) 
 
 
 def create_http_app(svc: Services, runner: SlackRunner) -> FastAPI:
-    """The project's HTTP app (bot.server) with the Slack route mounted, as `surveybot run`
+    """The project's HTTP app (bot.web.api) with the Slack route mounted, as `surveybot run`
     mounts it."""
     router = runner.router()
     assert router is not None, "HTTP mode must offer POST /slack/events"

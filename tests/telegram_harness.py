@@ -18,8 +18,8 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from bot.adapters.telegram import TelegramRunner, build_runner
 from bot.app import Services, services
+from bot.platforms.telegram.runner import TelegramRunner, build_runner
 from bot.settings import Settings, StaffConfig, StorageConfig, TelegramConfig
 from storage.base import SessionRecord
 from tests.fakes.telegram_api import FakeTelegram, FakeUser

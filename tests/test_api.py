@@ -13,13 +13,13 @@ from fastapi import APIRouter
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.app import Services
-from bot.dispatch import Dispatcher
-from bot.loader import FlowRegistry
-from bot.messages import Inbound
-from bot.runtime import Runtime
-from bot.server import ApiTokenRequired, create_app
+from bot.chat import Inbound
+from bot.conversation.dispatch import Dispatcher
+from bot.conversation.runtime import Runtime
 from bot.settings import MilestoneEvent, ServerConfig, Settings, StorageConfig, SurveysConfig
-from storage.sqlite import SQLiteStorage
+from bot.survey.loader import FlowRegistry
+from bot.web.api import ApiTokenRequired, create_app
+from storage.sqlite.backend import SQLiteStorage
 from tests.clock import FakeClock, TimedAdapter
 
 TOKEN = "s3cret-token"

@@ -102,7 +102,7 @@ def test_secrets_in_config_yaml_are_refused(workdir: Path) -> None:
 
 
 def test_the_repository_config_is_the_one_init_writes() -> None:
-    from bot.cli import CONFIG_TEMPLATE
+    from bot.cli.core import CONFIG_TEMPLATE
 
     root = Path(__file__).resolve().parent.parent
     assert (root / "config.yaml").read_text(encoding="utf-8") == CONFIG_TEMPLATE

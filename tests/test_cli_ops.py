@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from bot import serve
-from bot.adapters.base import PlatformRunner
+from bot import run as serve
 from bot.app import Services
-from bot.cli import app
+from bot.cli.core import app
+from bot.platforms.base import PlatformRunner
 from storage.base import Job, SessionRecord, utcnow
-from storage.sqlite import SQLiteStorage
+from storage.sqlite.backend import SQLiteStorage
 from tests.recording import RecordingAdapter
 
 runner = CliRunner()

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from bot.cli import app
-from bot.engine import Answer, SessionState
+from bot.cli.core import app
+from bot.survey.engine import Answer, SessionState
 from storage import open_storage
 from storage.base import Job, SessionRecord, Storage
 from storage.migrations import SQLITE

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from bot.dispatch import Dispatcher
-from bot.loader import FlowRegistry
-from bot.messages import Address, DeliveryError, Inbound
-from bot.ratelimit import RateLimiter, SendRate
-from bot.runtime import Runtime, UnknownFlow
+from bot.chat import Address, DeliveryError, Inbound
+from bot.conversation.dispatch import Dispatcher
+from bot.conversation.ratelimit import RateLimiter, SendRate
+from bot.conversation.runtime import Runtime, UnknownFlow
 from bot.settings import SurveysConfig
-from storage.sqlite import SQLiteStorage
+from bot.survey.loader import FlowRegistry
+from storage.sqlite.backend import SQLiteStorage
 from tests.clock import FakeClock, TimedAdapter
 
 ANNA = Address(platform="telegram", user_id="1001")

@@ -7,10 +7,10 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.engine import Reply, SessionState, Step, advance, begin
-from bot.flow import Ces, Choice, Flow, FreeText, Nps, Rating, YesNo
-from bot.loader import load_flow
-from bot.render import question_prompt
+from bot.survey.engine import Reply, SessionState, Step, advance, begin
+from bot.survey.flow import Ces, Choice, Flow, FreeText, Nps, Rating, YesNo
+from bot.survey.loader import load_flow
+from bot.survey.prompts import question_prompt
 from tests.conftest import SHIPPED_FLOWS
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from bot.cli import app
-from bot.loader import FlowRegistry, load_flow
+from bot.cli.core import app
+from bot.survey.loader import FlowRegistry, load_flow
 from tests.conftest import SHIPPED_FLOWS
 
 BROKEN = """\

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.loader import FlowError, FlowRegistry
-from bot.messages import Address, Inbound
-from bot.reload import watch_flows
-from bot.runtime import Runtime
+from bot.chat import Address, Inbound
+from bot.conversation.reload import watch_flows
+from bot.conversation.runtime import Runtime
+from bot.survey.loader import FlowError, FlowRegistry
 from tests.recording import RecordingAdapter
 
 ANNA = Address(platform="console", user_id="anna")

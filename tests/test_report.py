@@ -25,9 +25,9 @@ from scipy import stats
 from typer.testing import CliRunner
 
 from bot.app import services
-from bot.cli import app
-from bot.dashboard import router
+from bot.cli.core import app
 from bot.settings import load_settings
+from bot.web.dashboard import router
 from tests.conftest import SHIPPED_FLOWS
 from tests.report_seed import NPS_SCORES, seed, two_weeks
 from tests.report_server import Server

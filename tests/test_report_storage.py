@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.loader import FlowRegistry
-from bot.report import build_report
+from bot.reports.build import build_report
+from bot.survey.loader import FlowRegistry
 from storage import open_storage
 from storage.reporting import ReportQuery, report_sql
-from storage.sqlite import SQLiteStorage
+from storage.sqlite.backend import SQLiteStorage
 from tests.report_seed import Visit, seed_into, two_weeks
 from tests.storage_backends import BACKENDS
 

@@ -6,12 +6,12 @@ import asyncio
 from datetime import timedelta
 from pathlib import Path
 
-from bot.loader import FlowRegistry
-from bot.messages import Address, DeliveryError, Inbound, Prompt
-from bot.runtime import Runtime
+from bot.chat import Address, DeliveryError, Inbound, Prompt
+from bot.conversation.runtime import Runtime
+from bot.survey.loader import FlowRegistry
 from storage.base import utcnow
 from storage.migrations import SQLITE
-from storage.sqlite import SQLiteStorage
+from storage.sqlite.backend import SQLiteStorage
 from tests.recording import RecordingAdapter
 
 ANNA = Address(platform="console", user_id="anna")

@@ -30,8 +30,8 @@ from schemathesis.specs.openapi.checks import (  # noqa: E402
 )
 
 from bot.app import services  # noqa: E402
-from bot.server import create_app  # noqa: E402
 from bot.settings import MilestoneEvent, Settings, StorageConfig, SurveysConfig  # noqa: E402
+from bot.web.api import create_app  # noqa: E402
 from tests.conftest import SHIPPED_FLOWS  # noqa: E402
 from tests.recording import RecordingAdapter  # noqa: E402
 

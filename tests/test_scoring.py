@@ -1,4 +1,4 @@
-"""Tests for bot.scoring: published worked values, independent cross-checks, properties."""
+"""Tests for bot.survey.scoring: published worked values, independent cross-checks, properties."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 from scipy import stats
 
-from bot.scoring import (
+from bot.survey.scoring import (
     Z95,
     Score,
     ces,

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from bot.adapters.base import Adapter
-from bot.adapters.slack import SlackAdapter, SlackSetupError, build_runner, make_client
 from bot.app import services
-from bot.messages import Address, Button, DeliveryError, Inbound, Prompt, encode_payload
+from bot.chat import Address, Button, DeliveryError, Inbound, Prompt, encode_payload
+from bot.platforms.base import Adapter
+from bot.platforms.slack.runner import SlackAdapter, SlackSetupError, build_runner, make_client
 from tests.fakes.slack_api import FakeSlack
 from tests.slack_support import make_settings
 

@@ -1,4 +1,4 @@
-"""Slack end to end: the real bolt app behind bot.adapters.slack, against the fake Slack, in
+"""Slack end to end: the real bolt app behind bot.platforms.slack.runner, against the fake Slack, in
 Socket Mode and in HTTP mode (the project's FastAPI app on uvicorn, signed requests).
 
 Staff: stella (U0STAFF). Customers: nikos (Greek), ruta (Lithuanian), amy (English); eve is a

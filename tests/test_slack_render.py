@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from bot.adapters.pacing import ChannelPacer, RecentIds
-from bot.adapters.slack_render import (
+from bot.chat import Button, Prompt, encode_payload
+from bot.platforms.pacing import ChannelPacer, RecentIds
+from bot.platforms.slack.blocks import (
     CommandError,
     SurveyCommand,
     from_click,
@@ -17,7 +18,6 @@ from bot.adapters.slack_render import (
     prompt_message,
     settled_message,
 )
-from bot.messages import Button, Prompt, encode_payload
 from tests.fakes.slack_api import validate_blocks
 
 SID = "AbCdEfGhIjKl"

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from bot.engine import Answer, SessionState
+from bot.survey.engine import Answer, SessionState
 from storage import open_storage
 from storage.base import ExportRow, Job, SessionRecord, Storage, iso
 from storage.migrations import POSTGRES, SQLITE

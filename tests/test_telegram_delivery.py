@@ -16,8 +16,8 @@ import uvicorn
 from fastapi import FastAPI
 from pydantic import SecretStr
 
-from bot.adapters.telegram import build_runner
 from bot.app import services
+from bot.platforms.telegram.runner import build_runner
 from bot.settings import ConfigError, Settings
 from tests.fakes.telegram_api import FakeTelegram
 from tests.telegram_harness import (

@@ -10,8 +10,8 @@ import warnings
 import pytest
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 
-from bot.adapters.telegram import api_urls, delivery_error
-from bot.adapters.telegram_render import (
+from bot.chat import Address, Button, Prompt
+from bot.platforms.telegram.render import (
     MAX_TEXT,
     BadArguments,
     fit,
@@ -20,7 +20,7 @@ from bot.adapters.telegram_render import (
     say,
     utf16_len,
 )
-from bot.messages import Address, Button, Prompt
+from bot.platforms.telegram.runner import api_urls, delivery_error
 from bot.settings import Settings, TelegramConfig
 
 DM = Address(platform="telegram", user_id="5001")

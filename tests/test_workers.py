@@ -44,8 +44,8 @@ from typing import Any
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot.messages import decode_payload
-from storage.postgres import PostgresStorage
+from bot.chat import decode_payload
+from storage.postgres.backend import PostgresStorage
 from tests.conftest import SHIPPED_FLOWS
 from tests.fakes.telegram_api import FakeTelegram, FakeUser
 from tests.storage_backends import postgres_url

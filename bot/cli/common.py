@@ -1,0 +1,91 @@
+"""What every `surveybot` command shares: the typer app, consoles, option types and parsers."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Coroutine
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
+
+import typer
+from rich.console import Console
+
+from bot.chat import PLATFORMS, Address
+from bot.settings import ConfigError, Settings, load_settings
+from bot.survey.flow import parse_duration
+from storage.base import ExportRow
+
+app = typer.Typer(
+    name="surveybot",
+    help="CSAT, NPS and CES surveys inside Telegram and Slack, from YAML flows.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+# Piped output (files, CI logs) is not cut to 80 columns: tables stay one row per line.
+out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+T = TypeVar("T")
+
+ConfigOpt = Annotated[
+    Path, typer.Option("--config", "-c", help="config.yaml to read", envvar="SURVEYBOT_CONFIG")
+]
+CtxOpt = Annotated[
+    list[str] | None, typer.Option("--ctx", help="survey context as key=value (repeatable)")
+]
+EXPORT_COLUMNS = list(ExportRow.model_fields)
+
+
+def settings_from(config: Path) -> Settings:
+    try:
+        return load_settings(config)
+    except ConfigError as exc:
+        err.print(f"[red]config error:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
+def parse_ctx(pairs: list[str] | None) -> dict[str, str]:
+    context: dict[str, str] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise typer.BadParameter(f"expected key=value, got {pair!r}", param_hint="--ctx")
+        context[key.strip()] = value
+    return context
+
+
+def parse_address(text: str) -> Address:
+    platform, sep, user = text.partition(":")
+    if not sep or platform not in PLATFORMS or not user:
+        raise typer.BadParameter(
+            f"expected PLATFORM:ID with PLATFORM one of {', '.join(PLATFORMS)}, got {text!r}"
+        )
+    return Address(platform=platform, user_id=user)
+
+
+def parse_since(text: str | None) -> datetime | None:
+    """An ISO date/time (UTC unless it says otherwise) or a duration ago such as 7d."""
+    if text is None:
+        return None
+    try:
+        return datetime.now(UTC) - parse_duration(text)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise typer.BadParameter(
+            f"expected an ISO date/time or a duration like 7d: {text!r}"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coro)
+
+
+def setup_logging(level: str = "WARNING", fmt: Literal["text", "json"] = "text") -> None:
+    from bot.logs import configure
+
+    configure(level, fmt)

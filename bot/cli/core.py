@@ -1,0 +1,228 @@
+"""`surveybot` commands (typer). Each command is a thin shell over the library."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import getpass
+import json
+import logging
+import shutil
+import sys
+from datetime import datetime
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import typer
+
+from bot.app import services
+from bot.chat import Address, Inbound
+from bot.cli.common import (
+    EXPORT_COLUMNS,
+    ConfigOpt,
+    CtxOpt,
+    app,
+    err,
+    out,
+    parse_address,
+    parse_ctx,
+    parse_since,
+    run_async,
+    settings_from,
+    setup_logging,
+)
+from bot.conversation.runtime import UnknownFlow
+from bot.settings import ConfigError, Settings
+from bot.survey.loader import flow_files, load_flow
+
+
+@app.command("validate")
+def validate_cmd(
+    paths: Annotated[list[Path] | None, typer.Argument(help="flow files or directories")] = None,
+    config: ConfigOpt = Path("config.yaml"),
+) -> None:
+    """Check flow files; list every problem as path:line:col (exit 1), or summarise each flow."""
+    targets = paths or [settings_from(config).flows_dir]
+    files = flow_files(targets)
+    if not files:
+        err.print(f"no flow files found in {', '.join(map(str, targets))}")
+        raise typer.Exit(1)
+    failed = False
+    for path in files:
+        flow, errors = load_flow(path)
+        for error in errors:
+            out.print(str(error), markup=False)
+        if flow is not None:
+            out.print(
+                f"{path}: ok — {flow.id} ({flow.name}): {len(flow.questions)} questions, "
+                f"locales {'/'.join(flow.locales)}, version {flow.version}",
+                markup=False,
+            )
+        failed |= bool(errors)
+    raise typer.Exit(1 if failed else 0)
+
+
+@app.command("try")
+def try_cmd(
+    flow: Annotated[str, typer.Argument(help="flow id, e.g. nps")],
+    locale: Annotated[str | None, typer.Option(help="en, el, lt, ...")] = None,
+    ctx: CtxOpt = None,
+    config: ConfigOpt = Path("config.yaml"),
+) -> None:
+    """Answer a flow in the terminal (works with piped stdin); answers are stored."""
+    settings = settings_from(config)
+    setup_logging()
+    finished = run_async(_try(settings, flow, locale, parse_ctx(ctx)))
+    if not finished:
+        err.print("input ended before the survey was finished; the answers so far are saved")
+        raise typer.Exit(1)
+
+
+async def _try(settings: Settings, flow_id: str, locale: str | None, ctx: dict[str, str]) -> bool:
+    from bot.platforms.console import ConsoleAdapter, read_line
+
+    async with services(settings) as svc:
+        adapter = ConsoleAdapter(out, locale)
+        svc.runtime.adapters["console"] = adapter
+        address = Address(platform="console", user_id=getpass.getuser())
+        try:
+            session = await svc.runtime.start_survey(
+                flow_id, address, ctx, triggered_by="try", locale=locale
+            )
+        except UnknownFlow as exc:
+            err.print(str(exc), markup=False)
+            raise typer.Exit(2) from None
+        while True:
+            current = await svc.storage.get_session(session.id)
+            if current is None or current.status != "active":
+                return current is not None and current.status == "completed"
+            line = await asyncio.to_thread(read_line)
+            if line is None:
+                return False
+            text = line.strip()
+            kind: Literal["text", "skip"] = "skip" if text.lower() == "/skip" else "text"
+            await svc.runtime.handle(
+                Inbound(platform="console", kind=kind, user_id=address.user_id, text=text)
+            )
+
+
+@app.command("export")
+def export_cmd(
+    format: Annotated[str, typer.Option("--format", "-f", help="jsonl or csv")] = "jsonl",
+    flow: Annotated[str | None, typer.Option(help="only this flow")] = None,
+    since: Annotated[str | None, typer.Option(help="ISO date/time or a duration ago (7d)")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="file (default stdout)")
+    ] = None,
+    config: ConfigOpt = Path("config.yaml"),
+) -> None:
+    """One row per answer: session, flow, question, metric, value, text, who, when (UTC)."""
+    if format not in ("jsonl", "csv"):
+        raise typer.BadParameter("expected jsonl or csv", param_hint="--format")
+    settings = settings_from(config)
+    stream = output.open("w", encoding="utf-8", newline="") if output else sys.stdout
+    try:
+        count = run_async(_export(settings, format, flow, parse_since(since), stream))
+    finally:
+        if output:
+            stream.close()
+    err.print(f"{count} answers exported")
+
+
+async def _export(
+    settings: Settings, fmt: str, flow: str | None, since: datetime | None, stream: Any
+) -> int:
+    count = 0
+    writer = csv.DictWriter(stream, fieldnames=EXPORT_COLUMNS) if fmt == "csv" else None
+    if writer:
+        writer.writeheader()
+    async with services(settings) as svc:
+        async for row in svc.storage.export_rows(flow, since):
+            data = row.as_dict()
+            if writer:
+                writer.writerow({**data, "context": json.dumps(data["context"], sort_keys=True)})
+            else:
+                stream.write(json.dumps(data, ensure_ascii=False) + "\n")
+            count += 1
+    return count
+
+
+@app.command("erase")
+def erase_cmd(
+    user: Annotated[str, typer.Option("--user", help="PLATFORM:ID, e.g. telegram:123456")],
+    config: ConfigOpt = Path("config.yaml"),
+) -> None:
+    """Remove a customer's answers and sessions (right to erasure); says how many."""
+    address = parse_address(user)
+    settings = settings_from(config)
+
+    async def erase() -> tuple[int, int]:
+        async with services(settings) as svc:
+            return await svc.storage.erase_user(address.platform, address.user_id)
+
+    answers, sessions = run_async(erase())
+    out.print(f"erased {answers} answers and {sessions} sessions of {user}")
+
+
+@app.command("init")
+def init_cmd(
+    directory: Annotated[Path, typer.Argument(help="where to write config.yaml and flows/")],
+) -> None:
+    """Write a working config.yaml and the shipped flows (csat, nps, ces) into DIRECTORY."""
+    directory.mkdir(parents=True, exist_ok=True)
+    config = directory / "config.yaml"
+    if config.exists():
+        err.print(f"{config} already exists; not overwriting")
+        raise typer.Exit(1)
+    flows = directory / "flows"
+    flows.mkdir(exist_ok=True)
+    shipped = resources.files("bot.shipped_flows")
+    for item in shipped.iterdir():
+        if item.name.endswith(".yaml") and not (flows / item.name).exists():
+            with resources.as_file(item) as source:
+                shutil.copyfile(source, flows / item.name)
+    config.write_text(CONFIG_TEMPLATE, encoding="utf-8")
+    out.print(
+        f"wrote {config} and {flows}/ (csat, nps, ces). Next: cd {directory} && surveybot try nps"
+    )
+
+
+CONFIG_TEMPLATE = """\
+# surveybot configuration. Secrets never go here: set SURVEYBOT_TELEGRAM_TOKEN,
+# SURVEYBOT_SLACK_BOT_TOKEN, SURVEYBOT_SLACK_APP_TOKEN, SURVEYBOT_SLACK_SIGNING_SECRET,
+# SURVEYBOT_API_TOKEN in the environment. Any key can be overridden as SURVEYBOT_SECTION__KEY.
+flows_dir: flows
+storage: {url: "sqlite:///data/surveys.db"}      # or postgresql://user@host/db
+staff: {telegram: [], slack: []}                  # who may send surveys (user ids)
+telegram: {mode: polling, api_base_url: "https://api.telegram.org/bot", webhook_url: null}
+slack: {mode: socket, api_base_url: "https://slack.com/api/"}
+server: {host: 127.0.0.1, port: 8080}
+surveys: {expires_after: 72h, remind_after: 24h, throttle: 30d}
+"""
+
+
+@app.command("run")
+def run_cmd(
+    config: ConfigOpt = Path("config.yaml"),
+    log_format: Annotated[str, typer.Option(help="text or json")] = "text",
+    log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING")] = "INFO",
+) -> None:
+    """Start what config.yaml and the environment enable (console chat when no platform)."""
+    if log_format not in ("text", "json"):
+        raise typer.BadParameter("expected text or json", param_hint="--log-format")
+    settings = settings_from(config)
+    setup_logging(log_level, log_format)  # type: ignore[arg-type]
+    from bot.run import run
+
+    try:
+        run_async(run(settings))
+    except KeyboardInterrupt:
+        logging.getLogger(__name__).info("stopped")
+    except ConfigError as exc:
+        err.print(f"[red]config error:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
+def main() -> None:  # pragma: no cover
+    app()

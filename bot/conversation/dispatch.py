@@ -1,0 +1,374 @@
+"""Triggers and the durable job loop: the one code path every survey request goes through.
+
+Staff commands, deep links, `surveybot send`, the HTTP API and milestone events all call
+:meth:`Dispatcher.request`, which checks the flow, applies throttling, stores the session and
+either sends it now or leaves a ``send`` job in storage for its time. Once a survey is sent, a
+``remind`` job (after ``surveys.remind_after``) and an ``expire`` job (at the session's
+``expires_at``) join it. :meth:`Dispatcher.run` claims due jobs with a lease and finishes them
+only after their effect is committed, so a job due while the process was stopped runs once
+after it starts: never twice, never lost. (A crash between the platform accepting a message
+and the commit that records it can repeat that one message: the platform boundary is
+at-least-once.)
+
+Sends go through a :class:`RateLimiter`; a platform's flood-control answer
+(``DeliveryError.retry_after``) pauses the platform and re-queues the job. Time comes from the
+injected ``clock`` and waits from the injected ``sleep``, so tests never wait on the real clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from bot import metrics
+from bot.chat import Address, DeliveryError
+from bot.conversation.ratelimit import DEFAULT_RATES, RateLimiter
+from bot.conversation.runtime import Runtime
+from bot.settings import SurveysConfig
+from storage.base import Job, SessionRecord, utcnow
+
+log = logging.getLogger(__name__)
+
+
+class TriggerResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    status: Literal["sent", "scheduled", "throttled", "failed"]
+    session_id: str | None = None
+    reason: str | None = None
+    created: bool = True  # False when an idempotency key returned an earlier session
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """What one delivery attempt came to: sent, retry at ``at``, or failed for good."""
+
+    kind: Literal["sent", "retry", "failed"]
+    error: str | None = None
+    at: datetime | None = None
+
+
+@dataclass
+class Dispatcher:
+    runtime: Runtime
+    surveys: SurveysConfig = field(default_factory=SurveysConfig)
+    clock: Callable[[], datetime] = utcnow
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    limiter: RateLimiter | None = None  # default: surveys.send_rates over DEFAULT_RATES
+    poll_interval: float = 0.25  # seconds between looks for due jobs
+    batch: int = 100  # jobs claimed per tick
+    lease: timedelta = timedelta(minutes=2)  # a crashed worker's jobs return after this
+    inline_wait: timedelta = timedelta(seconds=1)  # longer rate-limit waits queue a send
+    max_wait: timedelta = timedelta(seconds=10)  # longer waits hand a claimed job back
+    max_attempts: int = 8  # temporary delivery failures before a send is given up
+    _locks: dict[tuple[str, str, str], asyncio.Lock] = field(default_factory=dict, repr=False)
+    _waiters: dict[tuple[str, str, str], int] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.limiter is None:
+            self.limiter = RateLimiter(DEFAULT_RATES | dict(self.surveys.send_rates))
+
+    @property
+    def rates(self) -> RateLimiter:
+        assert self.limiter is not None
+        return self.limiter
+
+    # requests ----------------------------------------------------------------------------
+    async def request(
+        self,
+        flow_id: str,
+        address: Address,
+        context: Mapping[str, str] | None = None,
+        *,
+        triggered_by: str,
+        locale: str | None = None,
+        send_at: datetime | None = None,
+        idempotency_key: str | None = None,
+        throttle: bool = True,
+    ) -> TriggerResult:
+        """Raises UnknownFlow for a flow that is not loaded; every other outcome is a result."""
+        self.runtime.flow(flow_id)  # unknown flows fail before anything is stored
+        source = triggered_by.split(":", 1)[0] or "unknown"
+        async with self._addressee_lock(address, flow_id):
+            result = await self._request(
+                flow_id, address, context, triggered_by=triggered_by, locale=locale,
+                send_at=send_at, idempotency_key=idempotency_key, throttle=throttle,
+            )  # fmt: skip
+        outcome = result.status if result.created or result.status == "throttled" else "duplicate"
+        metrics.SURVEY_REQUESTS.labels(source, outcome).inc()
+        return result
+
+    async def _request(
+        self,
+        flow_id: str,
+        address: Address,
+        context: Mapping[str, str] | None,
+        *,
+        triggered_by: str,
+        locale: str | None,
+        send_at: datetime | None,
+        idempotency_key: str | None,
+        throttle: bool,
+    ) -> TriggerResult:
+        storage = self.runtime.storage
+        now = self.clock()
+        earlier = await storage.session_by_key(idempotency_key) if idempotency_key else None
+        if earlier is not None:
+            return _replay(earlier)
+        if throttle:
+            window = self.surveys.throttle_per_flow.get(flow_id, self.surveys.throttle)
+            last = await storage.last_asked(address.platform, address.user_id, flow_id)
+            if last is not None and window.total_seconds() > 0 and now - last < window:
+                return TriggerResult(
+                    status="throttled",
+                    reason=f"{address.platform}:{address.user_id} was asked {flow_id!r} at "
+                    f"{last.isoformat()}, within the throttle window of {window}",
+                    created=False,
+                )
+        session, created = await self.runtime.create_session(
+            flow_id, address, context, triggered_by=triggered_by, locale=locale,
+            idempotency_key=idempotency_key, send_at=send_at,
+        )  # fmt: skip
+        if not created:
+            return _replay(session)
+        if send_at is not None and send_at > now:
+            await self._add_job("send", session.id, send_at)
+            return TriggerResult(status="scheduled", session_id=session.id)
+        slot = self.rates.earliest(session.platform, _chat(session), now)
+        if slot - now > self.inline_wait:
+            await self._add_job("send", session.id, slot)
+            reason = f"{session.platform} send rate limit: queued until {slot.isoformat()}"
+            return TriggerResult(status="scheduled", session_id=session.id, reason=reason)
+        try:
+            outcome = await self._send(session, attempts=1)
+        except Exception as exc:  # an adapter bug must not strand a stored survey
+            log.exception("sending %s to %s failed; the dispatcher retries", flow_id, address)
+            outcome = _Outcome("retry", f"{type(exc).__name__}: {exc}", now + timedelta(seconds=5))
+        if outcome.kind == "retry":
+            assert outcome.at is not None
+            await self._add_job("send", session.id, outcome.at, attempts=1)
+            return TriggerResult(status="scheduled", session_id=session.id, reason=outcome.error)
+        if outcome.kind == "failed":
+            return TriggerResult(status="failed", session_id=session.id, reason=outcome.error)
+        return TriggerResult(status="sent", session_id=session.id)
+
+    async def invite(self, flow_id: str, context: Mapping[str, str] | None = None) -> str:
+        """A one-use token that starts ``flow_id`` with ``context`` (Telegram deep link
+        ``/start <token>``). Raises UnknownFlow. 16 URL-safe characters: fits Telegram's
+        64-character start parameter and never looks like a flow id."""
+        self.runtime.flow(flow_id)
+        token = secrets.token_urlsafe(12)
+        await self.runtime.storage.create_invite(token, flow_id, dict(context or {}), self.clock())
+        metrics.SURVEY_REQUESTS.labels("invite", "invited").inc()
+        return token
+
+    # the job loop ------------------------------------------------------------------------
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run due jobs until ``stop`` is set; the jobs under way when it is set finish."""
+        log.info("dispatcher started")
+        while not stop.is_set():
+            try:
+                handled = await self.tick()
+            except Exception:  # storage hiccup: log, wait, try again
+                log.exception("dispatcher tick failed")
+                handled = 0
+            if handled >= self.batch:
+                continue
+            with suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=self.poll_interval)
+        log.info("dispatcher stopped")
+
+    async def tick(self, now: datetime | None = None) -> int:
+        """Claim the jobs due at ``now`` (default: the clock) and run them; how many ran."""
+        jobs = await self.runtime.storage.claim_jobs(now or self.clock(), self.batch, self.lease)
+        await asyncio.gather(*(self._run_job(job) for job in jobs))
+        return len(jobs)
+
+    async def _run_job(self, job: Job) -> None:
+        handlers = {"send": self._send_job, "remind": self._remind_job, "expire": self._expire_job}
+        try:
+            outcome = await handlers[job.kind](job)
+        except Exception as exc:
+            log.exception("%s job for session %s failed", job.kind, job.session_id)
+            outcome = await self._retry_or_give_up(job, f"{type(exc).__name__}: {exc}", None)
+        metrics.JOBS.labels(job.kind, outcome).inc()
+
+    async def _send_job(self, job: Job) -> str:
+        session = await self.runtime.storage.get_session(job.session_id)
+        if session is None:
+            return await self._finish(job, "gone")
+        if session.status != "scheduled":  # sent before a crash could finish the job
+            if session.status == "active":
+                await self._follow_ups(session)
+            return await self._finish(job, "already_sent")
+        now = self.clock()
+        if session.expires_at is not None and now >= session.expires_at:
+            await self.runtime.storage.update_session(
+                session.id, session.version, status="expired", error="never sent"
+            )
+            return await self._finish(job, "expired_unsent")
+        if await self._deferred(job, session, now):
+            return "deferred"
+        outcome = await self._send(session, attempts=job.attempts)
+        if outcome.kind == "retry":
+            return await self._retry_or_give_up(job, outcome.error or "", outcome.at)
+        return await self._finish(job, outcome.kind)
+
+    async def _remind_job(self, job: Job) -> str:
+        session = await self.runtime.storage.get_session(job.session_id)
+        if session is None or not self._needs_reminder(session):
+            return await self._finish(job, "skipped")
+        if await self._deferred(job, session, self.clock()):
+            return "deferred"
+        await self._wait_for_slot(session)
+        async with self.runtime._session_lock(session.id):
+            fresh = await self.runtime.storage.get_session(session.id)
+            if fresh is None or not self._needs_reminder(fresh):
+                return await self._finish(job, "skipped")
+            try:
+                await self.runtime.deliver(fresh, reminder=True)
+            except DeliveryError as exc:
+                if exc.permanent:
+                    return await self._finish(job, "failed")
+                at = self._retry_at(fresh.platform, job.attempts, exc)
+                return await self._retry_or_give_up(job, str(exc), at)
+        return await self._finish(job, "reminded")
+
+    async def _expire_job(self, job: Job) -> str:
+        storage = self.runtime.storage
+        async with self.runtime._session_lock(job.session_id):
+            session = await storage.get_session(job.session_id)
+            if session is None or session.status not in ("active", "scheduled"):
+                return await self._finish(job, "skipped")
+            if session.expires_at is not None and self.clock() < session.expires_at:
+                await storage.retry_job(_id(job), session.expires_at, "expiry moved")
+                return "deferred"
+            result = await storage.update_session(session.id, session.version, status="expired")
+        if result != "ok":  # an answer landed meanwhile: look again shortly
+            await storage.retry_job(_id(job), self.clock(), "session changed while expiring")
+            return "deferred"
+        return await self._finish(job, "expired")
+
+    # delivery ----------------------------------------------------------------------------
+    async def _send(self, session: SessionRecord, *, attempts: int) -> _Outcome:
+        """Wait for a send slot, deliver the first question, schedule reminder and expiry."""
+        await self._wait_for_slot(session)
+        try:
+            async with self.runtime._session_lock(session.id):
+                sent = await self.runtime.deliver(session)
+        except DeliveryError as exc:
+            log.warning("could not send %s to %s:%s: %s", session.flow_id, session.platform,
+                        session.user_id, exc)  # fmt: skip
+            if exc.permanent or attempts >= self.max_attempts:
+                await self.runtime.storage.update_session(
+                    session.id, session.version, status="failed", error=str(exc)
+                )
+                return _Outcome("failed", error=str(exc))
+            return _Outcome(
+                "retry", error=str(exc), at=self._retry_at(session.platform, attempts, exc)
+            )
+        await self._follow_ups(sent)
+        return _Outcome("sent")
+
+    async def _follow_ups(self, session: SessionRecord) -> None:
+        if session.expires_at is not None:
+            await self._add_job("expire", session.id, session.expires_at)
+        remind_after = self.surveys.remind_after
+        if remind_after and session.sent_at is not None:
+            at = session.sent_at + remind_after
+            if session.expires_at is None or at < session.expires_at:
+                await self._add_job("remind", session.id, at)
+
+    def _needs_reminder(self, session: SessionRecord) -> bool:
+        return (
+            session.status == "active"
+            and not session.reminded
+            and session.state.current is not None
+            and (session.expires_at is None or self.clock() < session.expires_at)
+        )
+
+    async def _wait_for_slot(self, session: SessionRecord) -> None:
+        slot = self.rates.book(session.platform, _chat(session), self.clock())
+        delay = (slot - self.clock()).total_seconds()
+        if delay > 0:
+            await self.sleep(delay)
+
+    async def _deferred(self, job: Job, session: SessionRecord, now: datetime) -> bool:
+        """Hand a claimed job back when its send slot is far off, so its lease cannot lapse."""
+        slot = self.rates.earliest(session.platform, _chat(session), now)
+        if slot - now <= self.max_wait:
+            return False
+        await self.runtime.storage.retry_job(_id(job), slot, "send rate limit")
+        return True
+
+    def _retry_at(self, platform: str, attempts: int, exc: DeliveryError) -> datetime:
+        """The platform's retry_after when given (and the platform pauses that long), else
+        exponential backoff: 5 s, 10 s, 20 s ... at most 10 minutes."""
+        now = self.clock()
+        if exc.retry_after is not None:
+            until = now + timedelta(seconds=exc.retry_after)
+            self.rates.pause(platform, until)
+            return until
+        return now + timedelta(seconds=min(600, 5 * 2 ** max(0, attempts - 1)))
+
+    async def _retry_or_give_up(self, job: Job, error: str, at: datetime | None) -> str:
+        if job.attempts >= self.max_attempts:
+            log.error("%s job for session %s given up after %d attempts: %s", job.kind,
+                      job.session_id, job.attempts, error)  # fmt: skip
+            return await self._finish(job, "given_up")
+        at = at or self.clock() + timedelta(seconds=min(600, 5 * 2 ** max(0, job.attempts - 1)))
+        await self.runtime.storage.retry_job(_id(job), at, error)
+        return "retry"
+
+    async def _finish(self, job: Job, outcome: str) -> str:
+        await self.runtime.storage.finish_job(_id(job))
+        return outcome
+
+    async def _add_job(
+        self, kind: Literal["send", "remind", "expire"], sid: str, at: datetime, attempts: int = 0
+    ) -> None:
+        job = Job(kind=kind, session_id=sid, run_at=at, attempts=attempts)
+        await self.runtime.storage.add_job(job)
+
+    @asynccontextmanager
+    async def _addressee_lock(self, address: Address, flow_id: str) -> AsyncIterator[None]:
+        """Serialize the throttle check and the insert per customer and flow (one process)."""
+        key = (address.platform, address.user_id, flow_id)
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        self._waiters[key] = self._waiters.get(key, 0) + 1
+        try:
+            async with lock:
+                yield
+        finally:
+            self._waiters[key] -= 1
+            if not self._waiters[key]:
+                del self._waiters[key], self._locks[key]
+
+
+def _replay(session: SessionRecord) -> TriggerResult:
+    return TriggerResult(status=_status_of(session.status), session_id=session.id, created=False)
+
+
+def _status_of(status: str) -> Literal["sent", "scheduled", "throttled", "failed"]:
+    if status == "scheduled":
+        return "scheduled"
+    if status == "failed":
+        return "failed"
+    return "sent"
+
+
+def _chat(session: SessionRecord) -> str:
+    return session.chat_id or session.user_id
+
+
+def _id(job: Job) -> int:
+    assert job.id is not None, "a claimed job has an id"
+    return job.id

@@ -1,0 +1,391 @@
+"""The one place where adapters, engine and storage meet.
+
+``Runtime.handle(inbound)``: find the session, serialize on it, ask the engine, commit the
+answer + new state + event id in one transaction, *then* acknowledge, settle the tapped message
+and send the next prompt. A stale, forged or foreign tap gets a localized notice and records
+nothing. ``start_survey`` / ``create_session`` + ``deliver`` begin a survey.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from bot import metrics
+from bot.chat import Address, DeliveryError, Inbound, Prompt, decode_payload
+from bot.platforms.base import Adapter
+from bot.survey.engine import Reply, Step, advance, begin, label_of
+from bot.survey.flow import Flow, localize, render
+from bot.survey.loader import FlowRegistry
+from bot.survey.prompts import SKIP_VALUE, question_prompt, thanks_prompt
+from bot.survey.texts import text_for
+from storage.base import SessionRecord, Storage, utcnow
+
+log = logging.getLogger(__name__)
+DEFAULT_EXPIRY = timedelta(hours=72)
+# A question that lags behind its committed answer for less than this is taken to be on its way
+# (another worker is sending it), not lost in a crash.
+RESEND_GRACE = timedelta(seconds=10)
+Addressee = tuple[str, str, str | None]
+
+
+class UnknownFlow(LookupError):
+    def __init__(self, flow_id: str, available: list[str]) -> None:
+        super().__init__(
+            f"unknown flow {flow_id!r}; available: {', '.join(available) or '(none loaded)'}"
+        )
+        self.flow_id = flow_id
+        self.available = available
+
+
+def new_session_id() -> str:
+    """12 URL-safe characters (72 random bits): short enough for callback_data, unguessable."""
+    return secrets.token_urlsafe(9)
+
+
+@dataclass
+class Runtime:
+    registry: FlowRegistry
+    storage: Storage
+    adapters: dict[str, Adapter] = field(default_factory=dict)
+    clock: Callable[[], datetime] = utcnow
+    default_expiry: timedelta = DEFAULT_EXPIRY
+    _locks: dict[str, asyncio.Lock] = field(default_factory=dict, repr=False)
+    _waiters: dict[str, int] = field(default_factory=dict, repr=False)
+    _flows: dict[tuple[str, str], Flow] = field(default_factory=dict, repr=False)
+    # first questions being sent right now, by addressee: a reply racing the send waits for it
+    _delivering: dict[Addressee, asyncio.Event] = field(default_factory=dict, repr=False)
+
+    # flows -------------------------------------------------------------------------------
+    def flow(self, flow_id: str) -> Flow:
+        flow = self.registry.get(flow_id)
+        if flow is None:
+            raise UnknownFlow(flow_id, self.registry.ids())
+        return flow
+
+    async def flow_for(self, session: SessionRecord) -> Flow:
+        """The flow version the session started with, even after the file changed."""
+        current = self.registry.get(session.flow_id)
+        if current is not None and current.version == session.flow_version:
+            return current
+        key = (session.flow_id, session.flow_version)
+        if key not in self._flows:
+            raw = await self.storage.load_flow_version(*key)
+            if raw is None:
+                raise UnknownFlow(session.flow_id, self.registry.ids())
+            if len(self._flows) > 256:
+                self._flows.clear()
+            self._flows[key] = Flow.from_json(raw)
+        return self._flows[key]
+
+    # starting ----------------------------------------------------------------------------
+    async def create_session(
+        self,
+        flow_id: str,
+        address: Address,
+        context: Mapping[str, str] | None = None,
+        *,
+        triggered_by: str = "unknown",
+        locale: str | None = None,
+        idempotency_key: str | None = None,
+        send_at: datetime | None = None,
+    ) -> tuple[SessionRecord, bool]:
+        """Store a new session (status ``scheduled``); ``(session, created)``. With an
+        idempotency key already used, the existing session comes back with created=False."""
+        flow = self.flow(flow_id)
+        await self.storage.save_flow_version(flow.id, flow.version, flow.to_json())
+        if locale is None and address.platform in self.adapters:
+            locale = await self.adapters[address.platform].locale_of(address)
+        step = begin(flow, locale, dict(context or {}))
+        now = self.clock()
+        record = SessionRecord(
+            id=new_session_id(),
+            flow_id=flow.id,
+            flow_version=flow.version,
+            platform=address.platform,
+            user_id=address.user_id,
+            chat_id=address.chat_id,
+            user_name=address.user_name,
+            locale=step.state.locale,
+            context=step.state.context,
+            triggered_by=triggered_by,
+            status="scheduled",
+            state=step.state,
+            idempotency_key=idempotency_key,
+            created_at=now,
+            updated_at=now,
+            send_at=send_at,
+            expires_at=max(now, send_at or now) + (flow.expires_after or self.default_expiry),
+        )
+        stored = await self.storage.create_session(record)
+        return stored, stored.id == record.id
+
+    async def deliver(self, session: SessionRecord, *, reminder: bool = False) -> SessionRecord:
+        """Send the session's current question; mark it active. Raises DeliveryError."""
+        adapter = self._adapter(session.platform)
+        flow = await self.flow_for(session)
+        if session.state.current is None:
+            raise ValueError(f"session {session.id} has no question to ask")
+        prompt = question_prompt(
+            flow,
+            session.state,
+            session.id,
+            mention=session.user_name if session.chat_id else None,
+            kind="reminder" if reminder else "question",
+        )
+        if reminder:
+            prompt = prompt.model_copy(
+                update={"hint": text_for("reminder", session.state.locale, flow)}
+            )
+        first = session.status == "scheduled"
+        addressee = (session.platform, session.user_id, session.chat_id)
+        if not first:
+            return await self._send(adapter, session, prompt, reminder)
+        # Until the session is marked active, a reply that races the first question waits.
+        waiting = self._delivering.setdefault(addressee, asyncio.Event())
+        try:
+            return await self._send(adapter, session, prompt, reminder)
+        finally:
+            waiting.set()
+            if self._delivering.get(addressee) is waiting:
+                del self._delivering[addressee]
+
+    async def _send(
+        self, adapter: Adapter, session: SessionRecord, prompt: Prompt, reminder: bool
+    ) -> SessionRecord:
+        try:
+            sent = await adapter.send(session.address, prompt)
+        except DeliveryError as exc:
+            metrics.SEND_FAILURES.labels(
+                session.platform, "permanent" if exc.permanent else "temporary"
+            ).inc()
+            raise
+        now = self.clock()
+        changes: dict[str, object] = {
+            "prompted": session.state.current,
+            "prompt_message_id": sent.message_id,
+        }
+        if session.status == "scheduled":
+            changes |= {"status": "active", "sent_at": now}
+            metrics.SENT.labels(session.platform, session.flow_id).inc()
+        if reminder:
+            changes["reminded"] = True
+        result = await self.storage.update_session(session.id, session.version, **changes)
+        if result != "ok":  # another worker moved the session meanwhile: read what it wrote
+            fresh = await self.storage.get_session(session.id)
+            assert fresh is not None
+            return fresh
+        return session.model_copy(update={**changes, "version": session.version + 1})
+
+    async def start_survey(
+        self,
+        flow_id: str,
+        address: Address,
+        context: Mapping[str, str] | None = None,
+        *,
+        triggered_by: str = "unknown",
+        locale: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> SessionRecord:
+        """Create and send now. The same idempotency key never sends twice."""
+        session, created = await self.create_session(
+            flow_id, address, context, triggered_by=triggered_by, locale=locale,
+            idempotency_key=idempotency_key,
+        )  # fmt: skip
+        if not created or session.status != "scheduled":
+            return session
+        async with self._session_lock(session.id):
+            return await self.deliver(session)
+
+    # handling ----------------------------------------------------------------------------
+    async def handle(self, inbound: Inbound) -> None:
+        """Never raises: a failure is logged and the process keeps running."""
+        started = time.perf_counter()
+        outcome = "error"
+        try:
+            outcome = await self._handle(inbound)
+        except Exception:
+            log.exception("failed to handle %s event from %s", inbound.kind, inbound.user_id)
+        finally:
+            metrics.EVENTS.labels(inbound.platform, outcome).inc()
+            metrics.HANDLE_SECONDS.labels(inbound.platform).observe(time.perf_counter() - started)
+
+    async def _handle(self, inbound: Inbound) -> str:
+        adapter = self._adapter(inbound.platform)
+        session: SessionRecord | None
+        tap: tuple[str, int, str] | None = None
+        active: SessionRecord | None = None
+        if inbound.kind == "tap":
+            tap = decode_payload(inbound.payload)
+            session_id = tap[0] if tap else None
+        else:
+            active = await self.storage.active_session(
+                inbound.platform, inbound.user_id, inbound.chat_id
+            )
+            racing = self._delivering.get((inbound.platform, inbound.user_id, inbound.chat_id))
+            if active is None and racing is not None:  # its first question is being sent
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(racing.wait(), timeout=30)
+                active = await self.storage.active_session(
+                    inbound.platform, inbound.user_id, inbound.chat_id
+                )
+            if active is None:
+                # a DM with no survey under way gets a notice — once, not per redelivery
+                if inbound.chat_id is None and (
+                    inbound.event_id is None
+                    or await self.storage.claim_event(inbound.event_id, self.clock())
+                ):
+                    await adapter.acknowledge(inbound, text_for("no_survey", self._lang(inbound)))
+                return "no_session"
+            session_id = active.id
+        if session_id is None:
+            return await self._forged(adapter, inbound)
+        # Read the session under its lock. A text reply's lookup needs no second read when
+        # nobody in this process held the lock while it ran (nothing can have changed it;
+        # another worker's change is caught by the version check at commit).
+        busy = session_id in self._locks and self._locks[session_id].locked()
+        async with self._session_lock(session_id):
+            if active is not None and not busy:
+                session = active
+            else:
+                session = await self.storage.get_session(session_id)
+            if session is None or session.platform != inbound.platform:
+                return await self._forged(adapter, inbound)
+            return await self._handle_locked(adapter, inbound, session, tap)
+
+    async def _forged(self, adapter: Adapter, inbound: Inbound) -> str:
+        log.warning("ignored tap with unknown payload %r", inbound.payload)
+        await adapter.acknowledge(inbound, text_for("invalid_button", self._lang(inbound)))
+        return "forged"
+
+    async def _handle_locked(
+        self,
+        adapter: Adapter,
+        inbound: Inbound,
+        session: SessionRecord,
+        tap: tuple[str, int, str] | None,
+    ) -> str:
+        flow = await self.flow_for(session)
+        loc = session.state.locale
+        if inbound.user_id != session.user_id:
+            await adapter.acknowledge(inbound, text_for("not_for_you", self._lang(inbound), flow))
+            return "wrong_user"
+        now = self.clock()
+        if session.status == "expired" or (
+            session.status == "active" and session.expires_at and now >= session.expires_at
+        ):
+            await adapter.acknowledge(inbound, text_for("expired", loc, flow))
+            return "expired"
+        if session.status == "completed":
+            await adapter.acknowledge(inbound, text_for("finished", loc, flow))
+            return "finished"
+        if session.status != "active":
+            await adapter.acknowledge(inbound, text_for("invalid_button", loc, flow))
+            return "not_active"
+        if tap is not None:
+            kind = "skip" if tap[2] == SKIP_VALUE else "tap"
+            reply = Reply(kind=kind, question_index=tap[1], value=tap[2])
+        else:
+            reply = Reply(kind=inbound.kind, value=inbound.text)
+        step = advance(flow, session.state, reply)
+        if step.outcome == "stale" and self._unasked(session, now):
+            # The answer was committed but the process died before the next question went
+            # out; the customer taps the old button again. Ask the question now.
+            await adapter.acknowledge(inbound, None)
+            await self.deliver(session)
+            return "recovered"
+        if step.outcome in ("stale", "forged"):
+            key = "already_answered" if step.outcome == "stale" else "invalid_button"
+            await adapter.acknowledge(inbound, text_for(key, loc, flow))
+            return step.outcome
+        if step.outcome == "invalid":
+            if inbound.event_id and not await self.storage.claim_event(inbound.event_id, now):
+                return "duplicate"
+            await adapter.acknowledge(inbound, None)
+            await self._ask_again(adapter, flow, session, step)
+            return "invalid"
+        # A tap names its question, so a redelivered tap is already harmless (stale); typed
+        # text is not, so its event id is committed with the answer and checked.
+        event_id = inbound.event_id if tap is None else None
+        result = await self.storage.commit(
+            session.id,
+            session.version,
+            state=step.state,
+            status="completed" if step.outcome == "done" else "active",
+            now=now,
+            answer=step.answer,
+            event_id=event_id,
+        )
+        if result != "ok":
+            # A typed reply's event id seen before is a platform redelivery: nothing to say.
+            # A tap that lost the race to another tap is told the question has its answer.
+            replayed = event_id is not None and result == "duplicate"
+            notice = None if replayed else text_for("already_answered", loc, flow)
+            await adapter.acknowledge(inbound, notice)
+            return "duplicate"
+        assert step.answer is not None
+        metrics.ANSWERS.labels(flow.id, step.answer.metric).inc()
+        await adapter.acknowledge(inbound, None)
+        if inbound.kind == "tap":
+            question = flow.questions[step.answer.question_index]
+            shown = render(localize(question.text, loc, flow.fallback), session.state.context)
+            answered = text_for(
+                "answered", loc, flow, {"answer": label_of(flow, question, step.answer, loc)}
+            )
+            await adapter.settle(inbound, f"{shown}\n\n{answered}")
+        fresh = session.model_copy(update={"state": step.state, "version": session.version + 1})
+        if step.outcome == "done":
+            await adapter.send(session.address, thanks_prompt(flow, step.state, session.id))
+        else:
+            await self.deliver(fresh.model_copy(update={"status": "active"}))
+        return "answered"
+
+    async def _ask_again(
+        self, adapter: Adapter, flow: Flow, session: SessionRecord, step: Step
+    ) -> None:
+        hint = text_for(step.hint or "hint_text", session.state.locale, flow, step.hint_params)
+        mention = session.user_name if session.chat_id else None
+        prompt = question_prompt(flow, session.state, session.id, hint=hint, mention=mention)
+        await adapter.send(session.address, prompt)
+
+    @staticmethod
+    def _unasked(session: SessionRecord, now: datetime) -> bool:
+        """The current question was never delivered (a crash between commit and send): its
+        answer was committed a while ago and the question still lags behind."""
+        return (
+            session.state.current is not None
+            and session.prompted is not None
+            and session.prompted != session.state.current
+            and now - session.updated_at >= RESEND_GRACE
+        )
+
+    # helpers -----------------------------------------------------------------------------
+    def _adapter(self, platform: str) -> Adapter:
+        try:
+            return self.adapters[platform]
+        except KeyError:
+            raise DeliveryError(f"no adapter for platform {platform!r}", permanent=True) from None
+
+    def _lang(self, inbound: Inbound) -> str:
+        primary = (inbound.locale or "en").replace("_", "-").split("-")[0].lower()
+        return primary
+
+    @asynccontextmanager
+    async def _session_lock(self, session_id: str) -> AsyncIterator[None]:
+        lock = self._locks.setdefault(session_id, asyncio.Lock())
+        self._waiters[session_id] = self._waiters.get(session_id, 0) + 1
+        try:
+            async with lock:
+                yield
+        finally:
+            self._waiters[session_id] -= 1
+            if not self._waiters[session_id]:
+                del self._waiters[session_id]
+                del self._locks[session_id]

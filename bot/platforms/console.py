@@ -1,0 +1,61 @@
+"""The terminal as a chat platform: `surveybot try` and `surveybot run` without tokens.
+
+Buttons are shown as numbered or bracketed choices; the customer types the answer (a number,
+yes/no, an option's number or label, free text, /skip), which the engine parses like any typed
+reply on Telegram or Slack.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sys
+
+from rich.console import Console
+from rich.markup import escape
+
+from bot.chat import Address, Inbound, Platform, Prompt, Sent
+
+
+class ConsoleAdapter:
+    platform: Platform = "console"
+
+    def __init__(self, console: Console | None = None, locale: str | None = None) -> None:
+        self.console = console or Console(highlight=False, soft_wrap=True)
+        self.locale = locale
+        self._ids = itertools.count(1)
+        self.transcript: list[Prompt] = []
+
+    async def send(self, address: Address, prompt: Prompt) -> Sent:
+        self.transcript.append(prompt)
+        out = self.console
+        if prompt.hint:
+            out.print(f"[yellow]{escape(prompt.hint)}[/yellow]")
+        style = "bold" if prompt.kind in ("question", "reminder") else "green"
+        out.print(f"[{style}]{escape(prompt.text)}[/{style}]")
+        buttons = [b for row in prompt.rows for b in row if not b.payload.endswith(":skip")]
+        if buttons and all(b.label.lstrip("-").isdigit() for b in buttons):
+            out.print(escape(f"  [{buttons[0].label}–{buttons[-1].label}]"))
+        elif buttons:
+            for number, button in enumerate(buttons, start=1):
+                out.print(f"  {number}) {escape(button.label)}")
+        if prompt.allow_skip:
+            out.print(f"  (/skip — {escape(prompt.skip_label or '')})")
+        return Sent(chat_id=address.chat_id or address.user_id, message_id=str(next(self._ids)))
+
+    async def settle(self, inbound: Inbound, text: str) -> None:
+        """Nothing to edit in a terminal: the typed answer is already on screen."""
+
+    async def acknowledge(self, inbound: Inbound, notice: str | None = None) -> None:
+        if notice:
+            self.console.print(f"[yellow]{escape(notice)}[/yellow]")
+
+    async def locale_of(self, address: Address) -> str | None:
+        return self.locale
+
+
+def read_line() -> str | None:
+    """One line from the terminal (with a prompt) or from piped stdin; None at the end."""
+    try:
+        return input("> ") if sys.stdin.isatty() else sys.stdin.readline() or None
+    except EOFError:
+        return None

@@ -1,0 +1,184 @@
+"""What Telegram commands ask for, on plain values: /start (deep links, invite tokens) and
+/survey (staff, in a group as a reply or in a private chat with a user id).
+
+The handlers in the Telegram runner pull the sender, chat and text out of an Update and
+call these; each returns the text to answer with (None: the survey itself is the answer). The
+decisions belong to :class:`Dispatcher`: throttling, idempotency (the update id is
+the idempotency key, so a redelivered command never starts a second survey), rate limits.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from bot.app import Services
+from bot.chat import Address
+from bot.conversation.dispatch import TriggerResult
+from bot.conversation.runtime import UnknownFlow
+from bot.platforms.telegram.render import (
+    MAX_CONTEXT_KEYS,
+    BadArguments,
+    invite_link,
+    parse_command,
+    say,
+)
+from bot.survey.flow import ID_PATTERN
+
+log = logging.getLogger(__name__)
+START = "telegram:start"
+
+
+@dataclass(frozen=True)
+class Person:
+    """A Telegram user as an update shows them."""
+
+    id: int
+    first_name: str
+    language: str | None = None
+    is_bot: bool = False
+
+
+def idempotency_key(update_id: int) -> str:
+    return f"tg-update:{update_id}"
+
+
+@dataclass
+class Triggers:
+    svc: Services
+    bot_username: Callable[[], str]
+
+    def is_staff(self, person: Person) -> bool:
+        return person.id in self.svc.settings.staff.telegram
+
+    def _flows(self) -> str:
+        return ", ".join(sorted(self.svc.registry.ids())) or "—"
+
+    # /start ------------------------------------------------------------------------------
+    async def start(self, person: Person, arg: str | None, update_id: int) -> str | None:
+        """``/start <flow_id>`` or ``/start <invite token>`` in a private chat."""
+        lang = person.language
+        if not arg:
+            return say("welcome", lang)
+        key = idempotency_key(update_id)
+        if await self.svc.storage.session_by_key(key) is not None:
+            return None  # a redelivered /start: its survey exists (and its token is used)
+        context: dict[str, str] = {}
+        if arg in self.svc.registry.ids():
+            flow_id = arg
+        else:
+            invite = await self.svc.storage.consume_invite(arg, self.svc.dispatcher.clock())
+            if invite is None:
+                if re.match(ID_PATTERN, arg):
+                    return say("unknown_flow", lang, flow=arg, flows=self._flows())
+                return say("link_invalid", lang)
+            flow_id, context = invite
+        address = Address(platform="telegram", user_id=str(person.id), user_name=None)
+        try:
+            result = await self.svc.dispatcher.request(
+                flow_id, address, context, triggered_by=START, locale=lang,
+                idempotency_key=key, throttle=False,
+            )  # fmt: skip
+        except UnknownFlow:  # an invite for a flow that was removed since
+            return say("unknown_flow", lang, flow=flow_id, flows=self._flows())
+        if result.status == "failed":
+            log.warning("could not start %s for telegram:%s: %s", flow_id, person.id,
+                        result.reason)  # fmt: skip
+        return None
+
+    # /survey -------------------------------------------------------------------------------
+    async def survey_in_group(
+        self,
+        staff: Person,
+        chat_id: int,
+        customer: Person | None,
+        text: str,
+        update_id: int,
+    ) -> str | None:
+        """Staff reply ``/survey <flow> [k=v ...]`` to the customer's message in a group: the
+        survey goes to the group, addressed to that customer. None when it went out."""
+        lang = staff.language
+        parsed = self._staff_command(staff, text)
+        if isinstance(parsed, str):
+            return parsed
+        words, context = parsed
+        if customer is None or customer.is_bot or len(words) != 1:
+            return say("usage_group", lang, flows=self._flows())
+        address = Address(
+            platform="telegram", user_id=str(customer.id), chat_id=str(chat_id),
+            user_name=customer.first_name,
+        )  # fmt: skip
+        result = await self._request(words[0], address, context, staff, update_id, customer)
+        if isinstance(result, str):
+            return result
+        if result.status == "sent":
+            return None  # the survey in the group is the answer
+        return self._report(result, words[0], customer.first_name, lang)
+
+    def _staff_command(
+        self, staff: Person, text: str
+    ) -> tuple[tuple[str, ...], dict[str, str]] | str:
+        """``/survey`` words and k=v context from staff, or the refusal / error to reply."""
+        if not self.is_staff(staff):
+            log.info("refused /survey from non-staff Telegram user %s", staff.id)
+            return say("staff_only", staff.language, id=staff.id)
+        return self._parse(text, staff.language)
+
+    async def survey_in_private(self, staff: Person, text: str, update_id: int) -> str | None:
+        """Staff ``/survey <flow> <user_id> [k=v ...]`` in a private chat with the bot: to the
+        customer's private chat, or an invite link when the bot cannot write to them."""
+        lang = staff.language
+        parsed = self._staff_command(staff, text)
+        if isinstance(parsed, str):
+            return parsed
+        words, context = parsed
+        if len(words) != 2 or not re.fullmatch(r"\d{1,20}", words[1]):
+            return say("usage_private", lang, flows=self._flows())
+        flow_id, user_id = words
+        address = Address(platform="telegram", user_id=user_id)
+        result = await self._request(flow_id, address, context, staff, update_id, None)
+        if isinstance(result, str):
+            return result
+        if result.status == "failed":
+            token = await self.svc.dispatcher.invite(flow_id, context)
+            link = invite_link(self.bot_username(), token)
+            return say("invite", lang, who=user_id, flow=flow_id, link=link)
+        return self._report(result, flow_id, user_id, lang)
+
+    # helpers -------------------------------------------------------------------------------
+    def _parse(self, text: str, lang: str | None) -> tuple[tuple[str, ...], dict[str, str]] | str:
+        try:
+            args = parse_command(text)
+        except BadArguments as exc:
+            return say("bad_context", lang, item=exc.item, max=MAX_CONTEXT_KEYS)
+        return args.words, dict(args.context)
+
+    async def _request(
+        self,
+        flow_id: str,
+        address: Address,
+        context: Mapping[str, str],
+        staff: Person,
+        update_id: int,
+        customer: Person | None,
+    ) -> TriggerResult | str:
+        try:
+            return await self.svc.dispatcher.request(
+                flow_id, address, context, triggered_by=f"telegram:{staff.id}",
+                locale=customer.language if customer else None,
+                idempotency_key=idempotency_key(update_id),
+            )  # fmt: skip
+        except UnknownFlow:
+            return say("unknown_flow", staff.language, flow=flow_id, flows=self._flows())
+
+    def _report(self, result: TriggerResult, flow_id: str, name: str, lang: str | None) -> str:
+        reason = result.reason or ""
+        if result.status == "sent":
+            return say("sent", lang, flow=flow_id, who=name)
+        if result.status == "scheduled":
+            return say("queued", lang, flow=flow_id, who=name, reason=reason)
+        if result.status == "throttled":
+            return say("throttled", lang, reason=reason)
+        return say("failed", lang, flow=flow_id, who=name, reason=reason)

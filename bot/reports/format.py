@@ -1,0 +1,249 @@
+"""Renderers of a a :class:`Report`: rich tables for people, JSON and CSV for programs.
+
+JSON is the report model itself (the same document as ``GET /api/v1/report``). CSV is one tidy
+table, a row per figure: ``section`` says what the row is (``score``, ``segment``, ``week``,
+``response``, ``response_segment``, ``completion``, ``drop_off``, and with comments
+``comment``: the text, with the session's score in ``score`` and the platform in
+``segment``); ``value``/``low``/``high`` are in the figure's units (percent for CSAT and
+rates, points for NPS, the mean for CES) and ``n`` is what it is computed from.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from typing import Any
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from bot.reports.build import Rate, Report, ScoreLine
+from bot.survey.scoring import Score
+
+CSV_COLUMNS = [
+    "section",
+    "flow_id",
+    "question_id",
+    "metric",
+    "segment",
+    "value",
+    "low",
+    "high",
+    "n",
+    "agree_pct",
+    "agree_low",
+    "agree_high",
+    "count",
+    "answered_at",
+    "score",
+    "text",
+]
+PLACES = {"csat": 1, "nps": 1, "ces": 2}
+
+
+def to_json(report: Report) -> str:
+    return report.model_dump_json(indent=2)
+
+
+def fmt_value(score: Score) -> str:
+    if score.value is None:
+        return "no data"
+    return f"{score.value:.{PLACES[score.metric]}f}" + ("%" if score.metric == "csat" else "")
+
+
+def fmt_ci(score: Score) -> str:
+    if score.low is None or score.high is None:
+        return "—"
+    p = PLACES[score.metric]
+    sep = " to " if score.low < 0 or score.high < 0 else "–"
+    return f"{score.low:.{p}f}{sep}{score.high:.{p}f}"
+
+
+def fmt_change(line: ScoreLine) -> str:
+    if line.change is None:
+        return "—" if line.previous is None or line.previous.value is None else "no data"
+    p = PLACES[line.metric]
+    unit = " pts" if line.metric != "ces" else ""
+    return f"{line.change:+.{p}f}{unit}"
+
+
+def fmt_rate(rate: Rate) -> str:
+    if rate.value is None or rate.low is None or rate.high is None:
+        return "no data"
+    return f"{rate.value:.1f}% ({rate.low:.1f}–{rate.high:.1f})"
+
+
+def fmt_rate_ci(rate: Rate) -> str:
+    if rate.low is None or rate.high is None:
+        return "—"
+    return f"{rate.low:.1f}–{rate.high:.1f}"
+
+
+def fmt_agree(score: Score) -> str:
+    if score.agree_pct is None:
+        return ""
+    return f"{score.agree_pct:.1f}% agree ({score.agree_low:.1f}–{score.agree_high:.1f})"
+
+
+def period_text(report: Report) -> str:
+    since = report.since.strftime("%Y-%m-%d %H:%M") if report.since else "the beginning"
+    until = report.until.strftime("%Y-%m-%d %H:%M") if report.until else "now"
+    filters = [f"flow {report.flow_id}" if report.flow_id else "all flows"]
+    if report.platform:
+        filters.append(f"platform {report.platform}")
+    return f"{', '.join(filters)}; from {since} to {until} (UTC)"
+
+
+def _table(title: str, columns: list[str], rows: list[list[str]], left: int) -> Table:
+    """A rich table whose first ``left`` columns are text and the rest right-aligned figures."""
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    for i, name in enumerate(columns):
+        if i < left:
+            table.add_column(name, overflow="fold", min_width=min(len(name), 8))
+        else:
+            table.add_column(name, justify="right", no_wrap=True)
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+def _pct(rate: Rate) -> str:
+    return "—" if rate.value is None else f"{rate.value:.1f}%"
+
+
+def _score_rows(lines: list[ScoreLine], segmented: bool, compare: bool) -> list[list[str]]:
+    rows = []
+    for line in lines:
+        s = line.score
+        agree = "" if s.agree_pct is None else f"{s.agree_pct:.1f}%"
+        row = [line.segment or ""] if segmented else []
+        row += [line.flow_id, line.question_id, line.metric.upper(), fmt_value(s), fmt_ci(s),
+                str(s.n), agree]  # fmt: skip
+        rows.append([*row, fmt_change(line)] if compare else row)
+    return rows
+
+
+def render_table(report: Report, console: Console, comments: bool = False) -> None:
+    """The report for a terminal: scores, segments, response, drop-off, comments. Every
+    score shows its 95% interval and n; JSON and CSV carry the intervals of the rates too."""
+    console.print(f"[bold]surveybot report[/bold] — {period_text(report)}")
+    if not report.scores and not report.response:
+        console.print("no answers or surveys sent match these filters")
+        return
+    columns = ["Flow", "Question", "Metric", "Score", "95% CI", "n", "CES agree"]
+    compare = report.previous_since is not None
+    console.print(_table("Scores", columns + (["Δ previous"] if compare else []),
+                         _score_rows(report.scores, False, compare), 3))  # fmt: skip
+    if report.by and report.segments:
+        console.print(_table(f"By {report.by}", [report.by.title(), *columns],
+                             _score_rows(report.segments, True, False), 4))  # fmt: skip
+    seg = ["Segment"] if report.by else []
+    response = [
+        [r.flow_id, *([r.segment or "all"] if report.by else []), str(r.sent), str(r.completed),
+         str(r.expired), str(r.active), _pct(r.rate), fmt_rate_ci(r.rate)]
+        for r in report.response + report.response_segments
+    ]  # fmt: skip
+    console.print(_table("Response (surveys sent in the period)",
+                         ["Flow", *seg, "Sent", "Completed", "Expired", "Waiting", "Response",
+                          "95% CI"], response, 1 + len(seg)))  # fmt: skip
+    questions = [
+        [q.flow_id, str(q.index + 1), q.question_id, str(q.reached), str(q.answered),
+         str(q.skipped), str(q.abandoned), _pct(q.completion), _pct(q.drop_off)]
+        for q in report.questions
+    ]  # fmt: skip
+    title = "Completion and drop-off per question (sessions sent in the period)"
+    names = ["Flow", "#", "Question", "Reached", "Answered", "Skipped", "Expired", "Completion",
+             "Drop-off"]  # fmt: skip
+    console.print(_table(title, names, questions, 3))
+    if comments:
+        table = Table(title="Latest comments", title_justify="left", box=box.SIMPLE_HEAD)
+        for name in ("When (UTC)", "Flow", "Score", "Platform", "Agent", "Comment"):
+            table.add_column(name)
+        for c in report.comments:
+            table.add_row(
+                c.answered_at.strftime("%Y-%m-%d %H:%M"),
+                c.flow_id,
+                c.score or "—",
+                c.platform,
+                c.agent or "—",
+                c.text,
+            )
+        console.print(table)
+
+
+def csv_rows(report: Report, comments: bool = False) -> Iterator[dict[str, Any]]:
+    for section, lines in (
+        ("score", report.scores),
+        ("segment", report.segments),
+        ("week", [w for t in report.trends for w in t.weeks]),
+    ):
+        for line in lines:
+            s = line.score
+            yield {
+                "section": section,
+                "flow_id": line.flow_id,
+                "question_id": line.question_id,
+                "metric": line.metric,
+                "segment": line.segment,
+                "value": s.value,
+                "low": s.low,
+                "high": s.high,
+                "n": s.n,
+                "agree_pct": s.agree_pct,
+                "agree_low": s.agree_low,
+                "agree_high": s.agree_high,
+            }
+    for section, responses in (
+        ("response", report.response),
+        ("response_segment", report.response_segments),
+    ):
+        for r in responses:
+            yield {
+                "section": section,
+                "flow_id": r.flow_id,
+                "metric": "response_rate",
+                "segment": r.segment,
+                **_rate(r.rate),
+            }
+    for q in report.questions:
+        for section, rate in (("completion", q.completion), ("drop_off", q.drop_off)):
+            yield {
+                "section": section,
+                "flow_id": q.flow_id,
+                "question_id": q.question_id,
+                "metric": q.metric,
+                **_rate(rate),
+            }
+    if comments:
+        for c in report.comments:
+            yield {
+                "section": "comment",
+                "flow_id": c.flow_id,
+                "question_id": c.question_id,
+                "segment": c.platform,
+                "answered_at": c.answered_at.isoformat(),
+                "metric": "text",
+                "score": c.score,
+                "text": c.text,
+            }
+
+
+def _rate(rate: Rate) -> dict[str, Any]:
+    return {
+        "value": rate.value,
+        "low": rate.low,
+        "high": rate.high,
+        "n": rate.n,
+        "count": rate.count,
+    }
+
+
+def to_csv(report: Report, comments: bool = False) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in csv_rows(report, comments):
+        writer.writerow(row)
+    return buffer.getvalue()

@@ -1,0 +1,258 @@
+"""The survey state machine. Pure: no I/O, no clock, no platform.
+
+``begin(flow, locale, context)`` gives the first step; ``advance(flow, state, reply)`` takes a
+reply (a tapped button value, typed text or /skip) and gives the next step. A step either asks
+a question (``ask``), ends the survey (``done``), refuses invalid input with a hint and the same
+question (``invalid``), or refuses a tap that does not belong to the current question
+(``stale``: already answered; ``forged``: a value no button ever carried).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from bot.survey.flow import Ces, Choice, Flow, FreeText, Nps, Question, Rating, YesNo, localize
+from bot.survey.texts import BUILTIN, NO_WORDS, YES_WORDS, text_for
+
+AnswerValue = int | str | None
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class SessionState(_Frozen):
+    locale: str
+    context: dict[str, str] = Field(default_factory=dict)
+    answers: dict[str, AnswerValue] = Field(default_factory=dict)
+    current: int | None = None  # index of the question being asked; None when done
+    asked: int = 0  # how many questions were shown (for drop-off)
+
+    @property
+    def done(self) -> bool:
+        return self.current is None
+
+
+class Reply(_Frozen):
+    kind: Literal["tap", "text", "skip"]
+    question_index: int | None = None  # taps name the question they belong to
+    value: str | None = None  # tap value or typed text
+
+
+class Answer(_Frozen):
+    """One recorded answer. Scales and yes/no (1 = yes) go in ``value``; a choice's option id
+    in ``option``; free text in ``text``. A skipped optional question has all three None."""
+
+    question_id: str
+    question_index: int
+    metric: str
+    value: int | None = None
+    option: str | None = None
+    text: str | None = None
+    skipped: bool = False
+    scale_min: int | None = None
+    scale_max: int | None = None
+
+
+class Step(_Frozen):
+    outcome: Literal["ask", "done", "invalid", "stale", "forged"]
+    state: SessionState
+    answer: Answer | None = None
+    hint: str | None = None  # string key in bot.survey.texts
+    hint_params: dict[str, int] = Field(default_factory=dict)
+
+
+def locale_for(flow: Flow, requested: str | None) -> str:
+    """Primary subtag of the customer's language if the flow has it, else its first locale."""
+    if requested:
+        primary = requested.replace("_", "-").split("-")[0].lower()
+        if primary in flow.locales:
+            return primary
+    return flow.fallback
+
+
+def next_visible(flow: Flow, answers: dict[str, AnswerValue], after: int) -> int | None:
+    for i in range(after + 1, len(flow.questions)):
+        if flow.questions[i].visible(answers):
+            return i
+    return None
+
+
+def begin(flow: Flow, locale: str | None, context: dict[str, str] | None = None) -> Step:
+    first = next_visible(flow, {}, -1)
+    state = SessionState(
+        locale=locale_for(flow, locale),
+        context=dict(context or {}),
+        current=first,
+        asked=0 if first is None else 1,
+    )
+    return Step(outcome="ask" if first is not None else "done", state=state)
+
+
+def advance(flow: Flow, state: SessionState, reply: Reply) -> Step:
+    if state.current is None:
+        return Step(outcome="stale", state=state)
+    index = state.current
+    question = flow.questions[index]
+    if reply.kind == "tap" or reply.question_index is not None:
+        # A button names the question it belongs to; an earlier one was already answered.
+        if reply.question_index != index:
+            if reply.question_index is not None and 0 <= reply.question_index < index:
+                return Step(outcome="stale", state=state)
+            return Step(outcome="forged", state=state)
+    if reply.kind == "tap":
+        parsed = _from_tap(question, reply.value or "")
+        if parsed is None:
+            return Step(outcome="forged", state=state)
+        return _record(flow, state, index, question, parsed)
+    if reply.kind == "skip":
+        if not question.optional:
+            return _invalid(state, "hint_required")
+        return _record(flow, state, index, question, None)
+    typed = (reply.value or "").strip()
+    if typed.lower() in {"/skip", "skip"} and question.optional:
+        return _record(flow, state, index, question, None)
+    parsed = _from_text(flow, question, typed)
+    if parsed is None:
+        return _invalid(state, *_hint(question, typed))
+    return _record(flow, state, index, question, parsed)
+
+
+def _invalid(state: SessionState, key: str, params: dict[str, int] | None = None) -> Step:
+    return Step(outcome="invalid", state=state, hint=key, hint_params=params or {})
+
+
+def _hint(question: Question, typed: str) -> tuple[str, dict[str, int]]:
+    if isinstance(question, YesNo):
+        return "hint_yes_no", {}
+    if isinstance(question, Rating | Nps | Ces):
+        lo, hi = question.bounds()
+        return "hint_scale", {"min": lo, "max": hi}
+    if isinstance(question, Choice):
+        return "hint_choice", {}
+    if typed:
+        return "hint_too_long", {"max_length": question.max_length}
+    return "hint_text", {}
+
+
+def _record(
+    flow: Flow, state: SessionState, index: int, question: Question, parsed: int | str | None
+) -> Step:
+    answer = _answer(question, index, parsed)
+    stored: AnswerValue = answer.value if answer.value is not None else answer.option
+    if isinstance(question, FreeText):
+        stored = answer.text
+    answers = {**state.answers, question.id: stored}
+    following = next_visible(flow, answers, index)
+    new_state = state.model_copy(
+        update={
+            "answers": answers,
+            "current": following,
+            "asked": state.asked + (1 if following is not None else 0),
+        }
+    )
+    return Step(outcome="ask" if following is not None else "done", state=new_state, answer=answer)
+
+
+def _answer(question: Question, index: int, parsed: int | str | None) -> Answer:
+    base = {"question_id": question.id, "question_index": index, "metric": question.metric}
+    if isinstance(question, Rating | Nps | Ces):
+        lo, hi = question.bounds()
+        base |= {"scale_min": lo, "scale_max": hi}
+    elif isinstance(question, YesNo):
+        base |= {"scale_min": 0, "scale_max": 1}
+    if parsed is None:
+        return Answer(**base, skipped=True)
+    if isinstance(question, Choice):
+        return Answer(**base, option=str(parsed))
+    if isinstance(question, FreeText):
+        return Answer(**base, text=str(parsed))
+    return Answer(**base, value=int(parsed))
+
+
+def _from_tap(question: Question, value: str) -> int | str | None:
+    """Button values: yes_no 1/0, scales the number, choice the option's position."""
+    number = _number(value)
+    if number is None:
+        return None
+    if isinstance(question, YesNo):
+        return number if number in (0, 1) else None
+    if isinstance(question, Rating | Nps | Ces):
+        lo, hi = question.bounds()
+        return number if lo <= number <= hi else None
+    if isinstance(question, Choice):
+        return question.options[number].id if number < len(question.options) else None
+    return None
+
+
+def _from_text(flow: Flow, question: Question, typed: str) -> int | str | None:
+    folded = typed.casefold()
+    if isinstance(question, FreeText):
+        return typed if typed and len(typed) <= question.max_length else None
+    if isinstance(question, YesNo):
+        if folded in YES_WORDS or folded in _labels(flow, question, "yes"):
+            return 1
+        if folded in NO_WORDS or folded in _labels(flow, question, "no"):
+            return 0
+        return None
+    if isinstance(question, Rating | Nps | Ces):
+        lo, hi = question.bounds()
+        number = _number(typed)
+        if number is not None and lo <= number <= hi:
+            return number
+        for key, label in (question.labels or {}).items():
+            if folded in {_fold(v) for v in _variants(label)}:
+                return key
+        return None
+    if isinstance(question, Choice):
+        number = _number(typed)
+        if number is not None and 1 <= number <= len(question.options):
+            return question.options[number - 1].id
+        for option in question.options:
+            if folded == option.id or folded in {_fold(v) for v in _variants(option.text)}:
+                return option.id
+        return None
+    return None
+
+
+def _number(text: str) -> int | None:
+    """ASCII digits only: "9", "+9", "09" -> 9; "¹", "٩", "9.0", "-1" -> None."""
+    digits = text.removeprefix("+")
+    if digits.isascii() and digits.isdigit() and len(digits) <= 3:
+        return int(digits)
+    return None
+
+
+def _labels(flow: Flow, question: YesNo, key: str) -> set[str]:
+    names = {_fold(v) for v in BUILTIN[key].values()}
+    if question.labels and key in question.labels:
+        names |= {_fold(v) for v in _variants(question.labels[key])}
+    return names
+
+
+def _variants(text: str | dict[str, str]) -> list[str]:
+    return [text] if isinstance(text, str) else list(text.values())
+
+
+def _fold(text: str) -> str:
+    return text.strip().casefold()
+
+
+def label_of(flow: Flow, question: Question, answer: Answer, locale: str) -> str:
+    """How a recorded answer reads back to the customer (for the settled message)."""
+    if answer.skipped:
+        return text_for("skipped", locale, flow)
+    if isinstance(question, YesNo):
+        key: str = "yes" if answer.value == 1 else "no"
+        if question.labels and key in question.labels:
+            return localize(question.labels[key], locale, flow.fallback)
+        return text_for(key, locale, flow)
+    if isinstance(question, Choice):
+        for option in question.options:
+            if option.id == answer.option:
+                return localize(option.text, locale, flow.fallback)
+    if isinstance(question, FreeText):
+        return answer.text or ""
+    return str(answer.value)

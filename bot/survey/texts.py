@@ -1,0 +1,112 @@
+"""Built-in interface strings in every shipped language. A flow may override any key under
+``strings:``. Parameters in braces are filled by the caller."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from bot.survey.flow import Flow, localize, render
+
+BUILTIN: dict[str, dict[str, str]] = {
+    "yes": {"en": "Yes", "el": "Ναι", "lt": "Taip"},
+    "no": {"en": "No", "el": "Όχι", "lt": "Ne"},
+    "skip": {"en": "Skip", "el": "Παράλειψη", "lt": "Praleisti"},
+    "skipped": {"en": "Skipped", "el": "Παραλείφθηκε", "lt": "Praleista"},
+    "answered": {
+        "en": "Your answer: {answer}",
+        "el": "Η απάντησή σας: {answer}",
+        "lt": "Jūsų atsakymas: {answer}",
+    },
+    "hint_yes_no": {
+        "en": "Please tap Yes or No, or type yes or no.",
+        "el": "Πατήστε «Ναι» ή «Όχι» ή γράψτε ναι ή όχι.",
+        "lt": "Paspauskite „Taip“ arba „Ne“ arba parašykite taip arba ne.",
+    },
+    "hint_scale": {
+        "en": "Please choose a number from {min} to {max}.",
+        "el": "Επιλέξτε έναν αριθμό από {min} έως {max}.",
+        "lt": "Pasirinkite skaičių nuo {min} iki {max}.",
+    },
+    "hint_choice": {
+        "en": "Please tap one of the options or type its number.",
+        "el": "Πατήστε μία από τις επιλογές ή γράψτε τον αριθμό της.",
+        "lt": "Paspauskite vieną iš atsakymų arba parašykite jo numerį.",
+    },
+    "hint_text": {
+        "en": "Please type your answer.",
+        "el": "Γράψτε την απάντησή σας.",
+        "lt": "Parašykite savo atsakymą.",
+    },
+    "hint_too_long": {
+        "en": "Please keep your answer under {max_length} characters.",
+        "el": "Η απάντησή σας πρέπει να έχει έως {max_length} χαρακτήρες.",
+        "lt": "Atsakymas turi būti ne ilgesnis nei {max_length} simbolių.",
+    },
+    "hint_optional": {
+        "en": "Type /skip to skip this question.",
+        "el": "Γράψτε /skip για να παραλείψετε αυτή την ερώτηση.",
+        "lt": "Parašykite /skip, jei norite praleisti šį klausimą.",
+    },
+    "hint_required": {
+        "en": "This question can't be skipped.",
+        "el": "Αυτή η ερώτηση δεν μπορεί να παραλειφθεί.",
+        "lt": "Šio klausimo praleisti negalima.",
+    },
+    "already_answered": {
+        "en": "You have already answered this question.",
+        "el": "Έχετε ήδη απαντήσει σε αυτή την ερώτηση.",
+        "lt": "Į šį klausimą jau atsakėte.",
+    },
+    "not_for_you": {
+        "en": "This survey is for someone else.",
+        "el": "Αυτή η έρευνα απευθύνεται σε κάποιον άλλο.",
+        "lt": "Ši apklausa skirta kitam žmogui.",
+    },
+    "expired": {
+        "en": "This survey has expired. Thank you anyway!",
+        "el": "Αυτή η έρευνα έχει λήξει. Σας ευχαριστούμε πάντως!",
+        "lt": "Ši apklausa nebegalioja. Vis tiek ačiū!",
+    },
+    "finished": {
+        "en": "You have already completed this survey. Thank you!",
+        "el": "Έχετε ήδη ολοκληρώσει αυτή την έρευνα. Σας ευχαριστούμε!",
+        "lt": "Šią apklausą jau užpildėte. Ačiū!",
+    },
+    "invalid_button": {
+        "en": "This button is not valid any more.",
+        "el": "Αυτό το κουμπί δεν ισχύει πια.",
+        "lt": "Šis mygtukas nebegalioja.",
+    },
+    "thanks": {
+        "en": "Thank you for your feedback!",
+        "el": "Σας ευχαριστούμε για τα σχόλιά σας!",
+        "lt": "Ačiū už jūsų atsiliepimą!",
+    },
+    "reminder": {
+        "en": "A quick reminder: we would love to hear your answer.",
+        "el": "Μια μικρή υπενθύμιση: θα θέλαμε πολύ να μάθουμε τη γνώμη σας.",
+        "lt": "Primename: labai norėtume sužinoti jūsų nuomonę.",
+    },
+    "no_survey": {
+        "en": "There is no survey waiting for you right now.",
+        "el": "Δεν υπάρχει κάποια έρευνα που να σας περιμένει αυτή τη στιγμή.",
+        "lt": "Šiuo metu jūsų nelaukia jokia apklausa.",
+    },
+}
+
+# Words a customer may type for yes/no, in any shipped language (matched case-insensitively).
+YES_WORDS = frozenset({"yes", "y", "yeah", "yep", "ναι", "ναί", "nai", "taip", "t"})
+NO_WORDS = frozenset({"no", "n", "nope", "όχι", "οχι", "oxi", "ochi", "ne"})
+
+
+def text_for(
+    key: str, locale: str, flow: Flow | None = None, params: Mapping[str, object] | None = None
+) -> str:
+    """An interface string in ``locale``: the flow's override, else the built-in, else English."""
+    fallback = flow.fallback if flow else "en"
+    if flow is not None and key in flow.strings:
+        template = localize(flow.strings[key], locale, fallback)
+    else:
+        builtin = BUILTIN[key]
+        template = builtin.get(locale) or builtin.get(fallback) or builtin["en"]
+    return render(template, {k: str(v) for k, v in (params or {}).items()})

@@ -1,0 +1,386 @@
+"""PostgreSQL backend on asyncpg: for several workers sharing one database.
+
+URL: ``postgresql://user:password@host:5432/dbname[?schema=NAME]`` (``postgres://`` too; other
+query options go to asyncpg/libpq as usual). ``schema=NAME`` keeps every table in that schema
+(created if missing) by setting ``search_path`` on each pooled connection: tests use it for a
+fresh schema per test, and one database can hold several installations.
+
+Behaviour matches storage.sqlite.backend exactly; what makes it safe across processes:
+
+- migrations (:data:`storage.migrations.POSTGRES`, tracked in ``schema_migrations``) run under
+  ``pg_advisory_lock`` so workers starting together apply each one once;
+- :meth:`commit` / :meth:`update_session` are version checks (``UPDATE ... WHERE version = $n``):
+  of two workers moving one session, the second gets ``conflict`` and changes nothing;
+- ``processed_events`` is shared: a duplicate delivered to two workers is recorded once;
+- :meth:`claim_jobs` leases due jobs with ``FOR UPDATE SKIP LOCKED``, so each runs once.
+
+Times are ``timestamptz``; JSON columns are ``json`` (key order kept, so exports match SQLite).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from bot.survey.engine import Answer, SessionState
+from storage.base import CommitResult, ExportRow, Job, SessionRecord, SessionStatus
+from storage.migrations import POSTGRES
+from storage.postgres import copy as pg_copy
+from storage.postgres.rows import (
+    ANSWER_INSERT,
+    CLAIM_JOBS,
+    COMMIT_UPDATE,
+    EXPORT_ORDER,
+    EXPORT_SELECT,
+    JOB_COLUMNS,
+    SESSION_COLUMNS,
+    SESSION_INSERT,
+    UPDATABLE,
+    affected,
+    answer_params,
+    export_from_row,
+    job_from_row,
+    plain,
+    quote_ident,
+    session_from_row,
+    session_params,
+    split_url,
+)
+from storage.reporting import ReportQuery, ReportRows, report_sql
+
+POOL_SIZE = 10
+CLOSE_TIMEOUT = 10.0  # seconds
+
+
+class PostgresStorage:
+    def __init__(self, url: str, *, pool_size: int = POOL_SIZE) -> None:
+        self.url = url
+        self.dsn, self.schema = split_url(url)
+        self.pool_size = pool_size
+        self._pool: asyncpg.Pool | None = None
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise RuntimeError("storage is not open; call await storage.open() first")
+        return self._pool
+
+    async def open(self) -> None:
+        settings = {"application_name": "surveybot"}
+        if self.schema is not None:
+            settings["search_path"] = quote_ident(self.schema)
+        self._pool = await asyncpg.create_pool(
+            self.dsn, min_size=1, max_size=self.pool_size, server_settings=settings
+        )
+        try:
+            await self.migrate()
+        except BaseException:
+            await self.close()
+            raise
+
+    async def migrate(self) -> int:
+        """Apply pending migrations under an advisory lock; returns the schema version."""
+        lock_key = f"surveybot.migrate:{self.schema or ''}"
+        async with self.pool.acquire() as conn:
+            await conn.execute("SELECT pg_advisory_lock(hashtext($1))", lock_key)
+            try:
+                if self.schema is not None:
+                    await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(self.schema)}")
+                await conn.execute(
+                    "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY,"
+                    " applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+                )
+                current = int(
+                    await conn.fetchval("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
+                )
+                for number, script in enumerate(POSTGRES[current:], start=current + 1):
+                    async with conn.transaction():
+                        await conn.execute(script)
+                        await conn.execute(
+                            "INSERT INTO schema_migrations (version) VALUES ($1)", number
+                        )
+            finally:
+                await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", lock_key)
+        return max(current, len(POSTGRES))
+
+    async def close(self) -> None:
+        """Release the pool; connections still held after CLOSE_TIMEOUT (an export left
+        unfinished, say) are terminated rather than waited for."""
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            try:
+                await asyncio.wait_for(pool.close(), CLOSE_TIMEOUT)
+            except TimeoutError:
+                pool.terminate()
+
+    @asynccontextmanager
+    async def _tx(self) -> AsyncIterator[asyncpg.Connection]:
+        async with self.pool.acquire() as conn, conn.transaction():
+            yield conn
+
+    # flows
+    async def save_flow_version(self, flow_id: str, version: str, definition: str) -> None:
+        await self.pool.execute(
+            "INSERT INTO flow_versions (flow_id, version, definition) VALUES ($1, $2, $3)"
+            " ON CONFLICT DO NOTHING",
+            flow_id,
+            version,
+            definition,
+        )
+
+    async def load_flow_version(self, flow_id: str, version: str) -> str | None:
+        row = await self.pool.fetchval(
+            "SELECT definition FROM flow_versions WHERE flow_id = $1 AND version = $2",
+            flow_id,
+            version,
+        )
+        return None if row is None else str(row)
+
+    # sessions
+    async def create_session(self, record: SessionRecord) -> SessionRecord:
+        try:
+            await self.pool.execute(SESSION_INSERT, *session_params(record))
+        except asyncpg.UniqueViolationError:
+            if record.idempotency_key is None:
+                raise
+            existing = await self.session_by_key(record.idempotency_key)
+            if existing is None:
+                raise
+            return existing
+        return record
+
+    async def _session_where(self, where: str, *params: Any) -> SessionRecord | None:
+        row = await self.pool.fetchrow(f"SELECT {SESSION_COLUMNS} FROM sessions {where}", *params)
+        return None if row is None else session_from_row(row)
+
+    async def session_by_key(self, idempotency_key: str) -> SessionRecord | None:
+        return await self._session_where("WHERE idempotency_key = $1", idempotency_key)
+
+    async def get_session(self, session_id: str) -> SessionRecord | None:
+        return await self._session_where("WHERE id = $1", session_id)
+
+    async def active_session(
+        self, platform: str, user_id: str, chat_id: str | None
+    ) -> SessionRecord | None:
+        return await self._session_where(
+            "WHERE platform = $1 AND user_id = $2 AND status = 'active'"
+            " AND chat_id IS NOT DISTINCT FROM $3 ORDER BY created_at DESC LIMIT 1",
+            platform,
+            user_id,
+            chat_id,
+        )
+
+    async def last_asked(self, platform: str, user_id: str, flow_id: str) -> datetime | None:
+        value = await self.pool.fetchval(
+            "SELECT MAX(COALESCE(send_at, created_at)) FROM sessions WHERE platform = $1"
+            " AND user_id = $2 AND flow_id = $3 AND status != 'failed'",
+            platform,
+            user_id,
+            flow_id,
+        )
+        return value if isinstance(value, datetime) else None
+
+    async def commit(
+        self,
+        session_id: str,
+        expected_version: int,
+        *,
+        state: SessionState,
+        status: SessionStatus,
+        now: datetime,
+        answer: Answer | None = None,
+        event_id: str | None = None,
+    ) -> CommitResult:
+        # Same order as SQLite: event id, then the version check, then the answer. Raising
+        # inside the transaction rolls back whatever the earlier steps wrote.
+        try:
+            async with self._tx() as conn:
+                if event_id is not None and not affected(
+                    await conn.execute(
+                        "INSERT INTO processed_events (event_id, processed_at) VALUES ($1, $2)"
+                        " ON CONFLICT DO NOTHING",
+                        event_id,
+                        now,
+                    )
+                ):
+                    raise _Duplicate
+                moved = await conn.execute(
+                    COMMIT_UPDATE,
+                    state.model_dump_json(),
+                    status,
+                    now,
+                    session_id,
+                    expected_version,
+                )
+                if affected(moved) != 1:
+                    raise _Conflict
+                if answer is not None and not affected(
+                    await conn.execute(ANSWER_INSERT, *answer_params(session_id, answer, now))
+                ):
+                    raise _Duplicate
+        except _Duplicate:
+            return "duplicate"
+        except _Conflict:
+            return "conflict"
+        return "ok"
+
+    async def update_session(
+        self, session_id: str, expected_version: int, **changes: Any
+    ) -> CommitResult:
+        unknown = set(changes) - UPDATABLE
+        if unknown:
+            raise ValueError(f"cannot update session fields {sorted(unknown)}")
+        values = [int(v) if isinstance(v, bool) else v for v in changes.values()]
+        assignments = "".join(f"{name} = ${i}, " for i, name in enumerate(changes, start=1))
+        n = len(values)
+        status = await self.pool.execute(
+            f"UPDATE sessions SET {assignments}version = version + 1"
+            f" WHERE id = ${n + 1} AND version = ${n + 2}",
+            *values,
+            session_id,
+            expected_version,
+        )
+        return "ok" if affected(status) == 1 else "conflict"
+
+    async def claim_event(self, event_id: str, now: datetime) -> bool:
+        status = await self.pool.execute(
+            "INSERT INTO processed_events (event_id, processed_at) VALUES ($1, $2)"
+            " ON CONFLICT DO NOTHING",
+            event_id,
+            now,
+        )
+        return affected(status) == 1
+
+    # invites
+    async def create_invite(
+        self, token: str, flow_id: str, context: dict[str, str], now: datetime
+    ) -> None:
+        await self.pool.execute(
+            "INSERT INTO invites (token, flow_id, context, created_at) VALUES ($1, $2, $3, $4)",
+            token,
+            flow_id,
+            json.dumps(context),
+            now,
+        )
+
+    async def consume_invite(self, token: str, now: datetime) -> tuple[str, dict[str, str]] | None:
+        row = await self.pool.fetchrow(
+            "UPDATE invites SET used_at = $1 WHERE token = $2 AND used_at IS NULL"
+            " RETURNING flow_id, context",
+            now,
+            token,
+        )
+        return None if row is None else (str(row["flow_id"]), dict(json.loads(row["context"])))
+
+    # jobs
+    async def add_job(self, job: Job) -> int:
+        job_id = await self.pool.fetchval(
+            "INSERT INTO jobs (kind, session_id, run_at, attempts) VALUES ($1, $2, $3, $4)"
+            " ON CONFLICT (kind, session_id) DO UPDATE SET run_at = excluded.run_at,"
+            " status = 'pending' RETURNING id",
+            job.kind,
+            job.session_id,
+            job.run_at,
+            job.attempts,
+        )
+        return int(job_id)
+
+    async def claim_jobs(self, now: datetime, limit: int, lease: timedelta) -> list[Job]:
+        rows = await self.pool.fetch(CLAIM_JOBS, now + lease, now, limit)
+        return sorted((job_from_row(r) for r in rows), key=lambda j: j.run_at)
+
+    async def finish_job(self, job_id: int) -> None:
+        await self.pool.execute("UPDATE jobs SET status = 'done' WHERE id = $1", job_id)
+
+    async def retry_job(self, job_id: int, run_at: datetime, error: str) -> None:
+        await self.pool.execute(
+            "UPDATE jobs SET status = 'pending', run_at = $1, last_error = $2 WHERE id = $3",
+            run_at,
+            error,
+            job_id,
+        )
+
+    async def pending_jobs(self, session_id: str) -> list[Job]:
+        rows = await self.pool.fetch(
+            f"SELECT {JOB_COLUMNS} FROM jobs WHERE session_id = $1 AND status != 'done'"
+            " ORDER BY run_at",
+            session_id,
+        )
+        return [job_from_row(r) for r in rows]
+
+    # data
+    async def export_rows(
+        self, flow_id: str | None = None, since: datetime | None = None
+    ) -> AsyncIterator[ExportRow]:
+        sql = EXPORT_SELECT + " WHERE a.skipped = 0"
+        params: list[Any] = []
+        if flow_id is not None:
+            params.append(flow_id)
+            sql += f" AND s.flow_id = ${len(params)}"
+        if since is not None:
+            params.append(since)
+            sql += f" AND a.answered_at >= ${len(params)}"
+        async with self.pool.acquire() as conn, conn.transaction():
+            async for row in conn.cursor(sql + EXPORT_ORDER, *params):
+                yield export_from_row(row)
+
+    async def erase_user(self, platform: str, user_id: str) -> tuple[int, int]:
+        where = "SELECT id FROM sessions WHERE platform = $1 AND user_id = $2"
+        async with self._tx() as conn:
+            answers = await conn.execute(
+                f"DELETE FROM answers WHERE session_id IN ({where})", platform, user_id
+            )
+            await conn.execute(f"DELETE FROM jobs WHERE session_id IN ({where})", platform, user_id)
+            sessions = await conn.execute(
+                "DELETE FROM sessions WHERE platform = $1 AND user_id = $2", platform, user_id
+            )
+        return affected(answers), affected(sessions)
+
+    # --- copy (issue 7) ---
+    async def schema_version(self) -> int:
+        return int(
+            await self.pool.fetchval("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
+        )
+
+    async def copy_tables(self) -> list[str]:
+        return await pg_copy.copy_tables(self.pool)
+
+    def dump_rows(self, table: str) -> AsyncIterator[dict[str, Any]]:
+        return pg_copy.dump_rows(self.pool, table)
+
+    async def load_rows(self, table: str, rows: Sequence[dict[str, Any]]) -> int:
+        return await pg_copy.load_rows(self.pool, table, rows)
+
+    async def count_rows(self, table: str) -> int:
+        return await pg_copy.count_rows(self.pool, table)
+
+    async def clear_tables(self) -> None:
+        await pg_copy.clear_tables(self.pool)
+
+    # --- reporting (issue 6) ---
+    async def report_rows(self, query: ReportQuery) -> ReportRows:
+        """The report's statements in one read-only snapshot (REPEATABLE READ), each row filed
+        under its ``section``; values as plain as SQLite's (times as ISO text, numerics as int
+        or float)."""
+        rows: ReportRows = {}
+        async with self.pool.acquire() as conn:
+            async with conn.transaction(isolation="repeatable_read", readonly=True):
+                for statement in report_sql(query, "postgres"):
+                    for record in await conn.fetch(statement.sql, *statement.params):
+                        row = {k: plain(v) for k, v in record.items()}
+                        rows.setdefault(row["section"], []).append(row)
+        return rows
+
+
+class _Duplicate(Exception):
+    pass
+
+
+class _Conflict(Exception):
+    pass
