@@ -26,7 +26,7 @@ from bot.chat import Address, Inbound  # noqa: E402
 from bot.conversation.runtime import Runtime  # noqa: E402
 from bot.survey.loader import FlowRegistry  # noqa: E402
 from storage.sqlite.backend import SQLiteStorage  # noqa: E402
-from tests.recording import RecordingAdapter  # noqa: E402
+from tests.support.recording import RecordingAdapter  # noqa: E402
 
 
 async def customers(n: int, concurrency: int, workdir: Path) -> tuple[float, list[float], int]:

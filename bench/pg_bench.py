@@ -51,7 +51,7 @@ from bot.chat import Address, Inbound, encode_payload  # noqa: E402
 from bot.conversation.runtime import Runtime  # noqa: E402
 from bot.survey.loader import FlowRegistry  # noqa: E402
 from storage.postgres.backend import PostgresStorage  # noqa: E402
-from tests.recording import RecordingAdapter  # noqa: E402
+from tests.support.recording import RecordingAdapter  # noqa: E402
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/test"
 SEED = 7

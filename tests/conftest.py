@@ -9,7 +9,7 @@ import pytest
 from bot.conversation.runtime import Runtime
 from bot.survey.loader import FlowRegistry
 from storage.sqlite.backend import SQLiteStorage
-from tests.recording import RecordingAdapter
+from tests.support.recording import RecordingAdapter
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_FLOWS = ROOT / "flows"
