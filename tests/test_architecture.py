@@ -4,8 +4,9 @@
   ones inside functions: a lazy import hides a cycle, it does not remove it);
 - a platform SDK is imported only in its own platform folder; fastapi/starlette only in the HTTP
   app (``bot/web/``) and by the platform runners that mount a route;
-- the layers point down: the pure survey code imports nothing above it; storage imports only
-  the pure model and the chat types;
+- the layers point down: ``bot/chat.py`` (platform-neutral data types) is the floor; the pure
+  survey code imports only itself and chat; storage imports only the pure model and the chat
+  types; conversation never imports a platform, the web app or the CLI;
 - no production module is longer than 400 lines.
 """
 
@@ -26,7 +27,6 @@ KNOWN: set[str] = {
     "bot.run imports fastapi",
     "bot.conversation.dispatch imports bot.settings",
     "bot.conversation.runtime imports bot.platforms.base",
-    "bot.survey.prompts imports bot.chat",
     "bot/platforms/slack/runner.py",
     "bot/platforms/telegram/runner.py",
     "bot/reports/build.py",
@@ -43,7 +43,7 @@ SDK_HOMES: dict[str, tuple[str, ...]] = {
 }
 # first-party module prefix -> the first-party prefixes it may import
 LAYERS: dict[str, tuple[str, ...]] = {
-    "bot.survey": ("bot.survey",),
+    "bot.survey": ("bot.survey", "bot.chat"),
     "bot.chat": ("bot.chat",),
     "storage": ("storage", "bot.survey", "bot.chat"),
     "bot.reports": ("bot.reports", "bot.survey", "bot.chat", "storage"),
