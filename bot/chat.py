@@ -1,14 +1,15 @@
 """Platform-neutral, frozen types that cross the adapter boundary.
 
 Adapters turn platform payloads into :class:`Inbound` and render :class:`Prompt`; nothing in
-here knows about Telegram or Slack. A button carries a compact payload
-(``sb1:<session id>:<question index>:<value>``) that fits Telegram's 64-byte callback_data.
+here knows about Telegram or Slack; :class:`Adapter` is what the runtime asks of a platform.
+A button carries a compact payload (``sb1:<session id>:<question index>:<value>``) that fits
+Telegram's 64-byte callback_data.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -105,3 +106,26 @@ def decode_payload(payload: str | None) -> tuple[str, int, str] | None:
     if not match:
         return None
     return match[1], int(match[2]), match[3]
+
+
+@runtime_checkable
+class Adapter(Protocol):
+    """What the runtime asks of a chat platform. Adapters only translate: incoming platform
+    events become :class:`Inbound` for ``Runtime.handle``, and the runtime calls back here to
+    show prompts. An adapter never decides which question comes next, never touches storage."""
+
+    platform: Platform
+
+    async def send(self, address: Address, prompt: Prompt) -> Sent:
+        """Show a prompt; raise :class:`DeliveryError` when it cannot."""
+
+    async def settle(self, inbound: Inbound, text: str) -> None:
+        """Replace the tapped message by ``text`` (the question and the chosen answer), without
+        buttons. Errors such as "message is not modified" are swallowed and logged."""
+
+    async def acknowledge(self, inbound: Inbound, notice: str | None = None) -> None:
+        """Answer what the person did. For a tap: the platform's ack (an alert or ephemeral
+        message when ``notice`` is given). For typed text, ``notice`` is sent as a reply."""
+
+    async def locale_of(self, address: Address) -> str | None:
+        """The customer's language as the platform knows it (e.g. "el-GR"), if it does."""

@@ -22,7 +22,6 @@ from collections.abc import Callable, Iterator
 from typing import Literal
 
 import uvicorn
-from fastapi import APIRouter
 from rich.console import Console
 
 from bot.app import Services, services
@@ -32,7 +31,7 @@ from bot.conversation.runtime import UnknownFlow
 from bot.platforms.base import PlatformRunner
 from bot.platforms.console import ConsoleAdapter, read_line
 from bot.settings import ConfigError, Settings
-from bot.web.api import create_app
+from bot.web.server import http_app
 
 log = logging.getLogger(__name__)
 RunnerFactory = Callable[[Services], list[PlatformRunner]]
@@ -53,13 +52,6 @@ def platform_runners(svc: Services) -> list[PlatformRunner]:
     for runner in runners:
         svc.runtime.adapters[runner.adapter.platform] = runner.adapter
     return runners
-
-
-def extra_routers(svc: Services) -> list[APIRouter]:
-    """Routers other modules contribute: the dashboard and report pages."""
-    from bot.web.dashboard import router as dashboard_router
-
-    return [dashboard_router(svc)]
 
 
 class _Server(uvicorn.Server):
@@ -92,9 +84,8 @@ async def _serve(svc: Services, stop: asyncio.Event, runners: list[PlatformRunne
             log.info("slack Socket Mode is single-consumer: run one worker (several: HTTP mode)")
     for runner in runners:
         svc.runtime.adapters[runner.adapter.platform] = runner.adapter
-    routers = [r for r in (runner.router() for runner in runners) if r is not None]
     try:
-        app = create_app(svc, routers=[*routers, *extra_routers(svc)])
+        app = http_app(svc, runners)
     except ConfigError as exc:
         log.error("%s", exc)
         raise SystemExit(2) from None

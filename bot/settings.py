@@ -8,7 +8,6 @@ for secrets) over config.yaml over defaults. Relative paths in config.yaml (``fl
 from __future__ import annotations
 
 from contextvars import ContextVar
-from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,8 +17,8 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
-from bot.conversation.ratelimit import DEFAULT_RATES, SendRate
-from bot.survey.flow import Duration
+from bot.conversation.config import MilestoneEvent as MilestoneEvent
+from bot.conversation.config import SurveysConfig
 
 SECRETS = (
     "telegram_token",
@@ -65,21 +64,6 @@ class ServerConfig(_Section):
     port: int = Field(default=8080, ge=0, le=65535)
 
 
-class MilestoneEvent(_Section):
-    flow: str
-    delay: Duration = timedelta(0)
-
-
-class SurveysConfig(_Section):
-    expires_after: Duration = timedelta(hours=72)
-    remind_after: Duration | None = timedelta(hours=24)
-    throttle: Duration = timedelta(days=30)
-    throttle_per_flow: dict[str, Duration] = Field(default_factory=dict)
-    events: dict[str, MilestoneEvent] = Field(default_factory=dict)
-    # outgoing sends per platform (survey sends and reminders): see bot/ratelimit.py
-    send_rates: dict[str, SendRate] = Field(default_factory=lambda: dict(DEFAULT_RATES))
-
-
 class _YamlSource(PydanticBaseSettingsSource):
     def __init__(self, settings_cls: type[BaseSettings], data: dict[str, Any]) -> None:
         super().__init__(settings_cls)
@@ -122,9 +106,6 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings, env_settings, _YamlSource(settings_cls, _YAML_DATA.get() or {}))
-
-    def throttle_for(self, flow_id: str) -> timedelta:
-        return self.surveys.throttle_per_flow.get(flow_id, self.surveys.throttle)
 
 
 # config.yaml's content for the source above while load_settings() builds a Settings

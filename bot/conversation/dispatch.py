@@ -30,9 +30,9 @@ from pydantic import BaseModel, ConfigDict
 
 from bot import metrics
 from bot.chat import Address, DeliveryError
+from bot.conversation.config import SurveysConfig
 from bot.conversation.ratelimit import DEFAULT_RATES, RateLimiter
 from bot.conversation.runtime import Runtime
-from bot.settings import SurveysConfig
 from storage.base import Job, SessionRecord, utcnow
 
 log = logging.getLogger(__name__)
@@ -124,7 +124,7 @@ class Dispatcher:
         if earlier is not None:
             return _replay(earlier)
         if throttle:
-            window = self.surveys.throttle_per_flow.get(flow_id, self.surveys.throttle)
+            window = self.surveys.throttle_for(flow_id)
             last = await storage.last_asked(address.platform, address.user_id, flow_id)
             if last is not None and window.total_seconds() > 0 and now - last < window:
                 return TriggerResult(

@@ -19,8 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from bot import metrics
-from bot.chat import Address, DeliveryError, Inbound, Prompt, decode_payload
-from bot.platforms.base import Adapter
+from bot.chat import Adapter, Address, DeliveryError, Inbound, Prompt, decode_payload
 from bot.survey.engine import Reply, Step, advance, begin, label_of
 from bot.survey.flow import Flow, localize, render
 from bot.survey.loader import FlowRegistry

@@ -1,8 +1,7 @@
-"""The Adapter protocol: what the runtime asks of a chat platform.
+"""The PlatformRunner protocol: a running platform connection for ``surveybot run``.
 
-Adapters only translate. Incoming platform events become :class:`bot.chat.Inbound` and are
-handed to ``Runtime.handle``; the runtime calls back into the adapter to show prompts. An
-adapter never decides which question comes next and never touches storage.
+The :class:`bot.chat.Adapter` it carries is what the runtime talks to; the runner adds the
+connection's lifecycle and, in webhook / HTTP mode, the routes the project's server mounts.
 """
 
 from __future__ import annotations
@@ -11,26 +10,7 @@ from typing import Protocol, runtime_checkable
 
 from fastapi import APIRouter
 
-from bot.chat import Address, Inbound, Platform, Prompt, Sent
-
-
-@runtime_checkable
-class Adapter(Protocol):
-    platform: Platform
-
-    async def send(self, address: Address, prompt: Prompt) -> Sent:
-        """Show a prompt; raise :class:`bot.chat.DeliveryError` when it cannot."""
-
-    async def settle(self, inbound: Inbound, text: str) -> None:
-        """Replace the tapped message by ``text`` (the question and the chosen answer), without
-        buttons. Errors such as "message is not modified" are swallowed and logged."""
-
-    async def acknowledge(self, inbound: Inbound, notice: str | None = None) -> None:
-        """Answer what the person did. For a tap: the platform's ack (an alert or ephemeral
-        message when ``notice`` is given). For typed text, ``notice`` is sent as a reply."""
-
-    async def locale_of(self, address: Address) -> str | None:
-        """The customer's language as the platform knows it (e.g. "el-GR"), if it does."""
+from bot.chat import Adapter
 
 
 @runtime_checkable

@@ -1,9 +1,9 @@
 """Pure translation for Slack: prompts -> Block Kit, Slack payloads -> :class:`Inbound`,
 `/survey` text -> a request, Slack errors -> :class:`DeliveryError`, replies to staff.
 
-Nothing here talks to Slack; ``bot/adapters/slack.py`` does, using these functions. Block Kit
-limits (https://api.slack.com/reference/block-kit) are respected here: at most 25 elements in
-an actions block, button text within 75 characters, section text within 3000, unique
+Nothing here talks to Slack; ``bot/platforms/slack/adapter.py`` does, using these functions.
+Block Kit limits (https://api.slack.com/reference/block-kit) are respected here: at most 25
+elements in an actions block, button text within 75 characters, section text within 3000, unique
 ``action_id`` and ``block_id`` values within a message.
 """
 

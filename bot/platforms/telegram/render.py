@@ -1,6 +1,6 @@
 """Pure Telegram rendering: prompts as HTML text plus inline-keyboard rows, the texts the bot
 says around surveys (en, el, lt), and /survey argument parsing. No I/O, no ``telegram`` import:
-bot/adapters/telegram.py turns these values into Bot API calls.
+bot/platforms/telegram/adapter.py turns these values into Bot API calls.
 
 Telegram measures text in UTF-16 code units after entity parsing (4096 for a message, 200 for
 a callback alert); :func:`fit` cuts on a character boundary and marks the cut with "…".

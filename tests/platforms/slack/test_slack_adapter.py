@@ -10,9 +10,9 @@ import pytest
 from pydantic import SecretStr
 
 from bot.app import services
-from bot.chat import Address, Button, DeliveryError, Inbound, Prompt, encode_payload
-from bot.platforms.base import Adapter
-from bot.platforms.slack.runner import SlackAdapter, SlackSetupError, build_runner, make_client
+from bot.chat import Adapter, Address, Button, DeliveryError, Inbound, Prompt, encode_payload
+from bot.platforms.slack.adapter import SlackAdapter, make_client
+from bot.platforms.slack.runner import SlackSetupError, build_runner
 from tests.fakes.slack_api import FakeSlack
 from tests.support.slack_support import make_settings
 

@@ -11,6 +11,7 @@ import pytest
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 
 from bot.chat import Address, Button, Prompt
+from bot.platforms.telegram.adapter import delivery_error
 from bot.platforms.telegram.render import (
     MAX_TEXT,
     BadArguments,
@@ -20,7 +21,7 @@ from bot.platforms.telegram.render import (
     say,
     utf16_len,
 )
-from bot.platforms.telegram.runner import api_urls, delivery_error
+from bot.platforms.telegram.runner import api_urls
 from bot.settings import Settings, TelegramConfig
 
 DM = Address(platform="telegram", user_id="5001")

@@ -1,0 +1,188 @@
+"""The Adapter protocol over Slack's Web API: prompts become Block Kit messages
+(:mod:`bot.platforms.slack.blocks`) in the customer's DM or the thread's channel, a click is
+settled with ``chat.update``, notices go to the person who acted as ephemeral messages.
+
+Every Web API call goes to ``slack.api_base_url`` through one AsyncWebClient that retries
+HTTP 429 after Retry-After (slack-sdk's AsyncRateLimitErrorRetryHandler); posts are paced per
+channel (about 1 message/s with short bursts).
+
+An interaction (click, command, message) under way is registered with :meth:`SlackAdapter.begin`;
+its ``ref`` travels in the Inbound so that ``acknowledge`` can release the listener that waits
+to ack Slack, and answer through the interaction's ``response_url``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
+
+from bot.chat import Address, DeliveryError, Inbound, Platform, Prompt, Sent
+from bot.platforms.pacing import ChannelPacer
+from bot.platforms.slack import blocks as render
+
+log = logging.getLogger(__name__)
+JSON = dict[str, Any]
+
+LOCALE_TTL = 3600.0  # how long a users.info answer is trusted
+NETWORK_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
+
+
+def delivery_error(exc: SlackApiError) -> DeliveryError:
+    """A Slack API failure as the runtime's DeliveryError (permanent, or retry after N s)."""
+    response = exc.response
+    error = str(response.get("error") or "unknown_error")
+    return render.delivery_error(error, response.status_code, dict(response.headers or {}))
+
+
+@dataclass
+class _Interaction:
+    """What the adapter needs while the runtime handles one click, command or message."""
+
+    response_url: str | None = None  # for ephemeral notices to the person who acted
+    acked: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class SlackAdapter:
+    platform: Platform = "slack"
+
+    def __init__(self, client: AsyncWebClient, pacer: ChannelPacer | None = None) -> None:
+        self.client = client
+        self.pacer = pacer or ChannelPacer()
+        self._dms: dict[str, str] = {}
+        self._locales: dict[str, tuple[float, str | None]] = {}
+        self._interactions: dict[str, _Interaction] = {}
+
+    # Adapter protocol ------------------------------------------------------------------
+    async def send(self, address: Address, prompt: Prompt) -> Sent:
+        mention = address.user_id if address.chat_id else None
+        text, blocks = render.prompt_message(prompt, mention_user=mention)
+        try:
+            channel = address.chat_id or await self.open_dm(address.user_id)
+            response = await self._post(channel, text, blocks)
+        except SlackApiError as exc:
+            self._dms.pop(address.user_id, None)  # open the DM afresh next time
+            raise delivery_error(exc) from exc
+        except NETWORK_ERRORS as exc:
+            raise DeliveryError(f"Slack unreachable: {exc!r}") from exc
+        return Sent(chat_id=str(response["channel"]), message_id=str(response["ts"]))
+
+    async def settle(self, inbound: Inbound, text: str) -> None:
+        channel = self._channel_of(inbound)
+        if channel is None or inbound.message_id is None:
+            log.warning("cannot settle a Slack message without channel and ts: %s", inbound)
+            return
+        fallback, blocks = render.settled_message(text)
+        try:
+            await self.client.chat_update(
+                channel=channel, ts=inbound.message_id, text=fallback, blocks=blocks
+            )
+        except (SlackApiError, *NETWORK_ERRORS) as exc:
+            log.warning("chat.update of %s/%s failed: %s", channel, inbound.message_id, exc)
+
+    async def acknowledge(self, inbound: Inbound, notice: str | None = None) -> None:
+        interaction = self._interaction(inbound)
+        if interaction is not None:
+            interaction.acked.set()  # the waiting listener acks Slack now
+        if not notice:
+            return
+        try:
+            if interaction is not None and interaction.response_url:
+                if await self._respond(interaction.response_url, notice):
+                    return
+            channel = self._channel_of(inbound) or await self.open_dm(inbound.user_id)
+            text, blocks = render.notice_message(notice)
+            if inbound.kind == "tap":
+                await self.client.chat_postEphemeral(
+                    channel=channel, user=inbound.user_id, text=text, blocks=blocks
+                )
+            else:
+                await self._post(channel, text, blocks)
+        except (SlackApiError, *NETWORK_ERRORS) as exc:
+            log.warning("could not show a notice to %s: %s", inbound.user_id, exc)
+
+    async def locale_of(self, address: Address) -> str | None:
+        """users.info's locale ("el-GR"), cached for an hour; None when Slack does not say."""
+        cached = self._locales.get(address.user_id)
+        now = time.monotonic()
+        if cached is not None and now - cached[0] < LOCALE_TTL:
+            return cached[1]
+        locale: str | None = None
+        try:
+            info = await self.client.users_info(user=address.user_id, include_locale=True)
+            user = info.get("user") or {}
+            locale = user.get("locale") or None
+        except (SlackApiError, *NETWORK_ERRORS) as exc:
+            log.info("users.info for %s failed: %s", address.user_id, exc)
+            now -= LOCALE_TTL - 60  # retry in a minute
+        if len(self._locales) > 10_000:
+            self._locales.clear()
+        self._locales[address.user_id] = (now, locale)
+        return locale
+
+    # helpers -----------------------------------------------------------------------------
+    async def open_dm(self, user_id: str) -> str:
+        channel = self._dms.get(user_id)
+        if channel is None:
+            opened = await self.client.conversations_open(users=user_id)
+            channel = str(opened["channel"]["id"])
+            if len(self._dms) > 10_000:
+                self._dms.clear()
+            self._dms[user_id] = channel
+        return channel
+
+    async def _post(self, channel: str, text: str, blocks: list[JSON]) -> Any:
+        await self.pacer.wait(channel)
+        return await self.client.chat_postMessage(
+            channel=channel, text=text, blocks=blocks, unfurl_links=False, unfurl_media=False
+        )
+
+    async def _respond(self, url: str, text: str) -> bool:
+        """An ephemeral reply through a response_url; False if Slack refused it."""
+        fallback, blocks = render.notice_message(text)
+        hook = AsyncWebhookClient(url, retry_handlers=_retry_handlers())
+        response = await hook.send(
+            text=fallback, blocks=blocks, response_type="ephemeral", replace_original=False
+        )
+        if response.status_code != 200:
+            log.info("response_url answered %s %s", response.status_code, response.body)
+        return response.status_code == 200
+
+    def begin(
+        self, channel: str | None, response_url: str | None = None
+    ) -> tuple[str, _Interaction]:
+        """Register an interaction; its ``ref`` ("<channel>|<key>") goes in the Inbound."""
+        key = uuid.uuid4().hex
+        interaction = _Interaction(response_url=response_url)
+        self._interactions[key] = interaction
+        return f"{channel or ''}|{key}", interaction
+
+    def end(self, ref: str | None) -> None:
+        self._interactions.pop((ref or "").partition("|")[2], None)
+
+    def _interaction(self, inbound: Inbound) -> _Interaction | None:
+        return self._interactions.get((inbound.ref or "").partition("|")[2])
+
+    def _channel_of(self, inbound: Inbound) -> str | None:
+        return (inbound.ref or "").partition("|")[0] or inbound.chat_id
+
+
+def _retry_handlers() -> list[Any]:
+    return [AsyncConnectionErrorRetryHandler(), AsyncRateLimitErrorRetryHandler(max_retry_count=2)]
+
+
+def make_client(token: str, api_base_url: str) -> AsyncWebClient:
+    base = api_base_url if api_base_url.endswith("/") else api_base_url + "/"
+    return AsyncWebClient(token=token, base_url=base, retry_handlers=_retry_handlers())

@@ -1,0 +1,177 @@
+"""Incoming Telegram updates: what each kind becomes, and in which order they are handled.
+
+Taps, typed answers and /skip become :class:`bot.chat.Inbound` for the runtime; /start and
+/survey go to :class:`bot.platforms.telegram.commands.Triggers`; /help and unknown commands in
+a private chat get the help text. The event id of an update is ``tg:<update_id>``: a
+redelivered update (a restart before the offset was confirmed, a webhook retry) records nothing
+twice. Updates of one user are handled in order, different users' concurrently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal
+
+from telegram import Update, User
+from telegram.constants import ChatType
+from telegram.ext import (
+    Application,
+    BaseUpdateProcessor,
+    CallbackContext,
+    CallbackQueryHandler,
+    CommandHandler,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
+
+from bot.chat import Inbound
+from bot.platforms.telegram.adapter import TelegramAdapter
+from bot.platforms.telegram.commands import Person, Triggers
+from bot.platforms.telegram.render import say
+
+log = logging.getLogger(__name__)
+TgApp = Application[Any, Any, Any, Any, Any, Any]
+Context = CallbackContext[Any, Any, Any, Any]
+Handle = Callable[[Inbound], Awaitable[None]]
+
+
+class PerUserOrder(BaseUpdateProcessor):
+    """Concurrent updates, but one user's updates one after another, in arrival order."""
+
+    def __init__(self, max_concurrent_updates: int = 64) -> None:
+        super().__init__(max_concurrent_updates)
+        self._locks: dict[int, asyncio.Lock] = {}
+        self._users: dict[int, int] = {}
+
+    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        key = 0
+        if isinstance(update, Update):
+            user, chat = update.effective_user, update.effective_chat
+            key = user.id if user else chat.id if chat else update.update_id
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        self._users[key] = self._users.get(key, 0) + 1
+        try:
+            async with lock:
+                await coroutine
+        finally:
+            self._users[key] -= 1
+            if not self._users[key]:
+                del self._users[key], self._locks[key]
+
+    async def initialize(self) -> None:
+        """Nothing to set up."""
+
+    async def shutdown(self) -> None:
+        """Nothing to tear down."""
+
+
+def person(user: User) -> Person:
+    return Person(id=user.id, first_name=user.first_name, language=user.language_code,
+                  is_bot=user.is_bot)  # fmt: skip
+
+
+class Updates:
+    """The handlers registered on the PTB application; each pulls plain values out of an
+    Update and hands them on."""
+
+    def __init__(self, telegram: TelegramAdapter, handle: Handle, triggers: Triggers) -> None:
+        self.telegram = telegram
+        self.handle = handle
+        self.triggers = triggers
+
+    def register(self, app: TgApp) -> None:
+        private = filters.ChatType.PRIVATE
+        app.add_handler(TypeHandler(Update, self._on_any), group=-1)
+        app.add_handlers([
+            CommandHandler("start", self._on_start, filters=private),
+            CommandHandler("survey", self._on_survey),
+            CommandHandler("skip", self._on_skip),
+            CommandHandler("help", self._on_help, filters=private),
+            CallbackQueryHandler(self._on_tap),
+            MessageHandler(filters.TEXT & ~filters.COMMAND, self._on_text),
+            MessageHandler(filters.COMMAND & private, self._on_help),
+        ])  # fmt: skip
+        app.add_error_handler(self._on_error)
+
+    async def _on_any(self, update: Update, context: Context) -> None:
+        if update.effective_user is not None:
+            self.telegram.saw(update.effective_user)
+
+    async def _on_start(self, update: Update, context: Context) -> None:
+        message, user = update.effective_message, update.effective_user
+        if message is None or user is None:
+            return
+        arg = context.args[0] if context.args else None
+        answer = await self.triggers.start(person(user), arg, update.update_id)
+        if answer:
+            await self.telegram.reply(message.chat_id, message.message_id, answer)
+
+    async def _on_survey(self, update: Update, context: Context) -> None:
+        message, user = update.effective_message, update.effective_user
+        if message is None or user is None or message.text is None:
+            return
+        staff = person(user)
+        if message.chat.type == ChatType.PRIVATE:
+            answer = await self.triggers.survey_in_private(staff, message.text, update.update_id)
+        else:
+            replied = message.reply_to_message
+            customer = replied.from_user if replied is not None else None
+            if customer is not None:
+                self.telegram.saw(customer)
+            answer = await self.triggers.survey_in_group(
+                staff, message.chat_id, person(customer) if customer else None, message.text,
+                update.update_id,
+            )  # fmt: skip
+        if answer:
+            await self.telegram.reply(message.chat_id, message.message_id, answer)
+
+    async def _on_help(self, update: Update, context: Context) -> None:
+        message, user = update.effective_message, update.effective_user
+        if message is not None and user is not None:
+            await self.telegram.reply(message.chat_id, message.message_id,
+                                     say("help", user.language_code))  # fmt: skip
+
+    async def _on_skip(self, update: Update, context: Context) -> None:
+        await self._typed(update, "skip")
+
+    async def _on_text(self, update: Update, context: Context) -> None:
+        await self._typed(update, "text")
+
+    async def _typed(self, update: Update, kind: Literal["text", "skip"]) -> None:
+        message, user = update.effective_message, update.effective_user
+        if message is None or user is None or user.is_bot or message.text is None:
+            return
+        inbound = Inbound(
+            platform="telegram", kind=kind, user_id=str(user.id),
+            chat_id=None if message.chat.type == ChatType.PRIVATE else str(message.chat_id),
+            event_id=f"tg:{update.update_id}", locale=user.language_code, text=message.text,
+            message_id=str(message.message_id), user_name=user.first_name,
+        )  # fmt: skip
+        await self.handle(inbound)
+
+    async def _on_tap(self, update: Update, context: Context) -> None:
+        query = update.callback_query
+        if query is None:
+            return
+        if query.data is None:  # a game button or similar: nothing of ours
+            await query.answer()
+            return
+        message = query.message
+        chat_id = None
+        if message is not None and message.chat.type != ChatType.PRIVATE:
+            chat_id = str(message.chat.id)
+        inbound = Inbound(
+            platform="telegram", kind="tap", user_id=str(query.from_user.id), chat_id=chat_id,
+            event_id=f"tg:{update.update_id}", locale=query.from_user.language_code,
+            payload=query.data, ref=query.id, user_name=query.from_user.first_name,
+            message_id=str(message.message_id) if message is not None else None,
+        )  # fmt: skip
+        await self.handle(inbound)
+
+    async def _on_error(self, update: object, context: Context) -> None:
+        update_id = update.update_id if isinstance(update, Update) else None
+        log.error("telegram update %s failed: %r", update_id, context.error,
+                  exc_info=context.error)  # fmt: skip
