@@ -69,6 +69,24 @@ class SessionRecord(_Frozen):
         )
 
 
+class CommitOutcome(_Frozen):
+    """What :meth:`Storage.commit` or :meth:`Storage.update_session` did. On ``ok``,
+    ``version`` is the session's new version: storage alone decides it, and callers use this
+    value rather than working it out themselves."""
+
+    result: CommitResult
+    version: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.result == "ok"
+
+    @classmethod
+    def of(cls, applied: bool, version: int) -> CommitOutcome:
+        """``ok`` at ``version`` when the guarded write applied, else ``conflict``."""
+        return cls(result="ok", version=version) if applied else cls(result="conflict")
+
+
 class Job(_Frozen):
     id: int | None = None
     kind: JobKind
@@ -154,8 +172,9 @@ class Storage(Protocol):
         now: datetime,
         answer: Answer | None = None,
         event_id: str | None = None,
-    ) -> CommitResult:
-        """One transaction: the answer, the new state and the event id.
+    ) -> CommitOutcome:
+        """One transaction: the answer, the new state and the event id, if the session is
+        still at ``expected_version``; the outcome carries the session's new version.
 
         ``duplicate``: the event id was processed before, or the question already has an
         answer; ``conflict``: someone else moved the session first. Either way nothing changed.
@@ -163,9 +182,10 @@ class Storage(Protocol):
 
     async def update_session(
         self, session_id: str, expected_version: int, **changes: Any
-    ) -> CommitResult:
+    ) -> CommitOutcome:
         """Change bookkeeping fields (status, sent_at, expires_at, reminded, error, chat_id,
-        prompted, prompt_message_id); bumps the version."""
+        prompted, prompt_message_id) if the session is still at ``expected_version``; the
+        outcome carries the new version (``conflict`` if it moved)."""
 
     async def claim_event(self, event_id: str, now: datetime) -> bool:
         """Mark a platform event processed; False if it already was."""

@@ -1,166 +1,17 @@
 """Schema migrations, numbered: migration N brings a database to ``user_version`` N (SQLite)
-or to row N of ``schema_migrations`` (PostgreSQL). Both backends keep the same tables, columns
-and constraints; only the dialect differs. Append, never edit a released migration."""
+or to row N of ``schema_migrations`` (PostgreSQL).
+
+They are rendered from the one schema definition (:mod:`storage.schema`), where every table,
+column and index names the migration that added it, so both dialects always have the same
+tables, columns and constraints. Migration 1 renders exactly the DDL that release wrote by
+hand (tests/storage/golden/schema-v1.*.sql keeps that text; a test migrates a database created
+from it and compares it with a new one).
+"""
 
 from __future__ import annotations
 
-SQLITE: list[str] = [
-    # 1: the foundation
-    """
-    CREATE TABLE flow_versions (
-        flow_id TEXT NOT NULL,
-        version TEXT NOT NULL,
-        definition TEXT NOT NULL,
-        created_at TEXT NOT NULL,
-        PRIMARY KEY (flow_id, version)
-    );
-    CREATE TABLE sessions (
-        id TEXT PRIMARY KEY,
-        flow_id TEXT NOT NULL,
-        flow_version TEXT NOT NULL,
-        platform TEXT NOT NULL,
-        user_id TEXT NOT NULL,
-        chat_id TEXT,
-        user_name TEXT,
-        locale TEXT NOT NULL,
-        context TEXT NOT NULL,
-        triggered_by TEXT NOT NULL,
-        status TEXT NOT NULL,
-        state TEXT NOT NULL,
-        version INTEGER NOT NULL,
-        idempotency_key TEXT UNIQUE,
-        created_at TEXT NOT NULL,
-        updated_at TEXT NOT NULL,
-        send_at TEXT,
-        sent_at TEXT,
-        expires_at TEXT,
-        completed_at TEXT,
-        reminded INTEGER NOT NULL DEFAULT 0,
-        error TEXT,
-        prompted INTEGER,
-        prompt_message_id TEXT
-    );
-    CREATE INDEX sessions_addressee ON sessions (platform, user_id, status);
-    CREATE INDEX sessions_flow ON sessions (flow_id, created_at);
-    CREATE TABLE answers (
-        session_id TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
-        question_id TEXT NOT NULL,
-        question_index INTEGER NOT NULL,
-        metric TEXT NOT NULL,
-        value INTEGER,
-        option TEXT,
-        text TEXT,
-        skipped INTEGER NOT NULL,
-        scale_min INTEGER,
-        scale_max INTEGER,
-        answered_at TEXT NOT NULL,
-        PRIMARY KEY (session_id, question_id)
-    );
-    CREATE INDEX answers_time ON answers (answered_at);
-    CREATE TABLE processed_events (
-        event_id TEXT PRIMARY KEY,
-        processed_at TEXT NOT NULL
-    );
-    CREATE TABLE invites (
-        token TEXT PRIMARY KEY,
-        flow_id TEXT NOT NULL,
-        context TEXT NOT NULL,
-        created_at TEXT NOT NULL,
-        used_at TEXT
-    );
-    CREATE TABLE jobs (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        kind TEXT NOT NULL,
-        session_id TEXT NOT NULL,
-        run_at TEXT NOT NULL,
-        status TEXT NOT NULL DEFAULT 'pending',
-        attempts INTEGER NOT NULL DEFAULT 0,
-        leased_until TEXT,
-        last_error TEXT,
-        UNIQUE (kind, session_id)
-    );
-    CREATE INDEX jobs_due ON jobs (status, run_at)
-    """,
-]
+from storage import dialect
+from storage.schema import migrations
 
-# PostgreSQL: the same numbering as SQLITE. Times are timestamptz; JSON columns are ``json``
-# (not jsonb: it keeps the key order the application wrote, so exports match SQLite's); flags
-# stay integers 0/1 so SQL shared by both dialects (``skipped = 0``) runs unchanged.
-POSTGRES: list[str] = [
-    # 1: the foundation
-    """
-    CREATE TABLE flow_versions (
-        flow_id TEXT NOT NULL,
-        version TEXT NOT NULL,
-        definition TEXT NOT NULL,
-        created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
-        PRIMARY KEY (flow_id, version)
-    );
-    CREATE TABLE sessions (
-        id TEXT PRIMARY KEY,
-        flow_id TEXT NOT NULL,
-        flow_version TEXT NOT NULL,
-        platform TEXT NOT NULL,
-        user_id TEXT NOT NULL,
-        chat_id TEXT,
-        user_name TEXT,
-        locale TEXT NOT NULL,
-        context JSON NOT NULL,
-        triggered_by TEXT NOT NULL,
-        status TEXT NOT NULL,
-        state JSON NOT NULL,
-        version INTEGER NOT NULL,
-        idempotency_key TEXT UNIQUE,
-        created_at TIMESTAMPTZ NOT NULL,
-        updated_at TIMESTAMPTZ NOT NULL,
-        send_at TIMESTAMPTZ,
-        sent_at TIMESTAMPTZ,
-        expires_at TIMESTAMPTZ,
-        completed_at TIMESTAMPTZ,
-        reminded INTEGER NOT NULL DEFAULT 0,
-        error TEXT,
-        prompted INTEGER,
-        prompt_message_id TEXT
-    );
-    CREATE INDEX sessions_addressee ON sessions (platform, user_id, status);
-    CREATE INDEX sessions_flow ON sessions (flow_id, created_at);
-    CREATE TABLE answers (
-        session_id TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
-        question_id TEXT NOT NULL,
-        question_index INTEGER NOT NULL,
-        metric TEXT NOT NULL,
-        value INTEGER,
-        option TEXT,
-        text TEXT,
-        skipped INTEGER NOT NULL,
-        scale_min INTEGER,
-        scale_max INTEGER,
-        answered_at TIMESTAMPTZ NOT NULL,
-        PRIMARY KEY (session_id, question_id)
-    );
-    CREATE INDEX answers_time ON answers (answered_at);
-    CREATE TABLE processed_events (
-        event_id TEXT PRIMARY KEY,
-        processed_at TIMESTAMPTZ NOT NULL
-    );
-    CREATE TABLE invites (
-        token TEXT PRIMARY KEY,
-        flow_id TEXT NOT NULL,
-        context JSON NOT NULL,
-        created_at TIMESTAMPTZ NOT NULL,
-        used_at TIMESTAMPTZ
-    );
-    CREATE TABLE jobs (
-        id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
-        kind TEXT NOT NULL,
-        session_id TEXT NOT NULL,
-        run_at TIMESTAMPTZ NOT NULL,
-        status TEXT NOT NULL DEFAULT 'pending',
-        attempts INTEGER NOT NULL DEFAULT 0,
-        leased_until TIMESTAMPTZ,
-        last_error TEXT,
-        UNIQUE (kind, session_id)
-    );
-    CREATE INDEX jobs_due ON jobs (status, run_at)
-    """,
-]
+SQLITE: list[list[str]] = migrations(dialect.SQLITE)
+POSTGRES: list[list[str]] = migrations(dialect.POSTGRES)

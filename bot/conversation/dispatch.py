@@ -252,7 +252,7 @@ class Dispatcher:
                 await storage.retry_job(_id(job), session.expires_at, "expiry moved")
                 return "deferred"
             result = await storage.update_session(session.id, session.version, status="expired")
-        if result != "ok":  # an answer landed meanwhile: look again shortly
+        if not result.ok:  # an answer landed meanwhile: look again shortly
             await storage.retry_job(_id(job), self.clock(), "session changed while expiring")
             return "deferred"
         return await self._finish(job, "expired")

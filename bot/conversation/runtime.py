@@ -177,11 +177,11 @@ class Runtime:
         if reminder:
             changes["reminded"] = True
         result = await self.storage.update_session(session.id, session.version, **changes)
-        if result != "ok":  # another worker moved the session meanwhile: read what it wrote
+        if not result.ok:  # another worker moved the session meanwhile: read what it wrote
             fresh = await self.storage.get_session(session.id)
             assert fresh is not None
             return fresh
-        return session.model_copy(update={**changes, "version": session.version + 1})
+        return session.model_copy(update={**changes, "version": result.version})
 
     async def start_survey(
         self,
@@ -313,7 +313,7 @@ class Runtime:
         # A tap names its question, so a redelivered tap is already harmless (stale); typed
         # text is not, so its event id is committed with the answer and checked.
         event_id = inbound.event_id if tap is None else None
-        result = await self.storage.commit(
+        committed = await self.storage.commit(
             session.id,
             session.version,
             state=step.state,
@@ -322,10 +322,10 @@ class Runtime:
             answer=step.answer,
             event_id=event_id,
         )
-        if result != "ok":
+        if not committed.ok:
             # A typed reply's event id seen before is a platform redelivery: nothing to say.
             # A tap that lost the race to another tap is told the question has its answer.
-            replayed = event_id is not None and result == "duplicate"
+            replayed = event_id is not None and committed.result == "duplicate"
             notice = None if replayed else text_for("already_answered", loc, flow)
             await adapter.acknowledge(inbound, notice)
             return "duplicate"
@@ -339,7 +339,7 @@ class Runtime:
                 "answered", loc, flow, {"answer": label_of(flow, question, step.answer, loc)}
             )
             await adapter.settle(inbound, f"{shown}\n\n{answered}")
-        fresh = session.model_copy(update={"state": step.state, "version": session.version + 1})
+        fresh = session.model_copy(update={"state": step.state, "version": committed.version})
         if step.outcome == "done":
             await adapter.send(session.address, thanks_prompt(flow, step.state, session.id))
         else:

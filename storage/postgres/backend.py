@@ -29,31 +29,36 @@ from typing import Any
 import asyncpg
 
 from bot.survey.engine import Answer, SessionState
-from storage.base import CommitResult, ExportRow, Job, SessionRecord, SessionStatus
+from storage import dialect
+from storage.base import CommitOutcome, ExportRow, Job, SessionRecord, SessionStatus
 from storage.migrations import POSTGRES
 from storage.postgres import copy as pg_copy
-from storage.postgres.rows import (
+from storage.postgres.sql import (
     ANSWER_INSERT,
     CLAIM_JOBS,
     COMMIT_UPDATE,
-    EXPORT_ORDER,
-    EXPORT_SELECT,
-    JOB_COLUMNS,
-    SESSION_COLUMNS,
     SESSION_INSERT,
-    UPDATABLE,
     affected,
-    answer_params,
-    export_from_row,
-    job_from_row,
     plain,
     quote_ident,
-    session_from_row,
-    session_params,
     split_url,
 )
 from storage.reporting import ReportQuery, ReportRows, report_sql
+from storage.rows import (
+    EXPORT_SELECT,
+    JOB_COLUMNS,
+    SESSION_COLUMNS,
+    UPDATABLE,
+    answer_params,
+    export_from_row,
+    export_order,
+    job_from_row,
+    next_version,
+    session_from_row,
+    session_params,
+)
 
+SQL = dialect.POSTGRES
 POOL_SIZE = 10
 CLOSE_TIMEOUT = 10.0  # seconds
 
@@ -99,9 +104,10 @@ class PostgresStorage:
                 current = int(
                     await conn.fetchval("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
                 )
-                for number, script in enumerate(POSTGRES[current:], start=current + 1):
+                for number, statements in enumerate(POSTGRES[current:], start=current + 1):
                     async with conn.transaction():
-                        await conn.execute(script)
+                        for statement in statements:
+                            await conn.execute(statement)
                         await conn.execute(
                             "INSERT INTO schema_migrations (version) VALUES ($1)", number
                         )
@@ -145,7 +151,7 @@ class PostgresStorage:
     # sessions
     async def create_session(self, record: SessionRecord) -> SessionRecord:
         try:
-            await self.pool.execute(SESSION_INSERT, *session_params(record))
+            await self.pool.execute(SESSION_INSERT, *session_params(record, SQL))
         except asyncpg.UniqueViolationError:
             if record.idempotency_key is None:
                 raise
@@ -196,9 +202,10 @@ class PostgresStorage:
         now: datetime,
         answer: Answer | None = None,
         event_id: str | None = None,
-    ) -> CommitResult:
+    ) -> CommitOutcome:
         # Same order as SQLite: event id, then the version check, then the answer. Raising
         # inside the transaction rolls back whatever the earlier steps wrote.
+        version = next_version(expected_version)
         try:
             async with self._tx() as conn:
                 if event_id is not None and not affected(
@@ -214,6 +221,7 @@ class PostgresStorage:
                     COMMIT_UPDATE,
                     state.model_dump_json(),
                     status,
+                    version,
                     now,
                     session_id,
                     expected_version,
@@ -221,32 +229,34 @@ class PostgresStorage:
                 if affected(moved) != 1:
                     raise _Conflict
                 if answer is not None and not affected(
-                    await conn.execute(ANSWER_INSERT, *answer_params(session_id, answer, now))
+                    await conn.execute(ANSWER_INSERT, *answer_params(session_id, answer, now, SQL))
                 ):
                     raise _Duplicate
         except _Duplicate:
-            return "duplicate"
+            return CommitOutcome(result="duplicate")
         except _Conflict:
-            return "conflict"
-        return "ok"
+            return CommitOutcome(result="conflict")
+        return CommitOutcome(result="ok", version=version)
 
     async def update_session(
         self, session_id: str, expected_version: int, **changes: Any
-    ) -> CommitResult:
+    ) -> CommitOutcome:
         unknown = set(changes) - UPDATABLE
         if unknown:
             raise ValueError(f"cannot update session fields {sorted(unknown)}")
         values = [int(v) if isinstance(v, bool) else v for v in changes.values()]
         assignments = "".join(f"{name} = ${i}, " for i, name in enumerate(changes, start=1))
         n = len(values)
+        version = next_version(expected_version)
         status = await self.pool.execute(
-            f"UPDATE sessions SET {assignments}version = version + 1"
-            f" WHERE id = ${n + 1} AND version = ${n + 2}",
+            f"UPDATE sessions SET {assignments}version = ${n + 1}"
+            f" WHERE id = ${n + 2} AND version = ${n + 3}",
             *values,
+            version,
             session_id,
             expected_version,
         )
-        return "ok" if affected(status) == 1 else "conflict"
+        return CommitOutcome.of(affected(status) == 1, version)
 
     async def claim_event(self, event_id: str, now: datetime) -> bool:
         status = await self.pool.execute(
@@ -327,7 +337,7 @@ class PostgresStorage:
             params.append(since)
             sql += f" AND a.answered_at >= ${len(params)}"
         async with self.pool.acquire() as conn, conn.transaction():
-            async for row in conn.cursor(sql + EXPORT_ORDER, *params):
+            async for row in conn.cursor(sql + export_order(SQL), *params):
                 yield export_from_row(row)
 
     async def erase_user(self, platform: str, user_id: str) -> tuple[int, int]:

@@ -11,7 +11,7 @@ from typing import Any
 import asyncpg
 
 from storage.copy import parents_first
-from storage.postgres.rows import as_utc, quote_ident
+from storage.postgres.sql import as_utc, quote_ident
 
 INTERNAL = {"schema_migrations"}
 

@@ -21,20 +21,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import aiosqlite
+
+from storage.base import CommitResult
+from storage.rows import ANSWER_COLUMNS
 
 log = logging.getLogger(__name__)
 
 Statement = tuple[str, Sequence[Any]]
-CommitResult = Literal["ok", "duplicate", "conflict"]
-ANSWER_COLUMNS = (
-    "session_id, question_id, question_index, metric, value, option, text, skipped, "
-    "scale_min, scale_max, answered_at"
-)
 
 
 @dataclass(frozen=True)
@@ -43,6 +42,7 @@ class AnswerCommit:
 
     session_id: str
     expected_version: int
+    new_version: int
     state_json: str
     status: str
     now: str
@@ -124,14 +124,12 @@ class GroupCommitter:
         db = self.db
         statements = [r.work for r in batch if not isinstance(r.work, AnswerCommit)]
         commits = [r.work for r in batch if isinstance(r.work, AnswerCommit)]
-        began = False
         try:
             outcomes = await asyncio.gather(
                 db.execute("BEGIN IMMEDIATE"),
                 *(db.execute(sql, tuple(params)) for sql, params in statements),
                 return_exceptions=True,
             )
-            began = not isinstance(outcomes[0], BaseException)
             for outcome in outcomes:
                 if isinstance(outcome, BaseException):
                     raise outcome
@@ -139,10 +137,22 @@ class GroupCommitter:
             verdicts = iter(await _apply_commits(db, commits) if commits else [])
             await db.execute("COMMIT")
         except BaseException:
-            if began:
-                await db.execute("ROLLBACK")
+            await rollback(db)
             raise
         return [next(verdicts) if isinstance(r.work, AnswerCommit) else next(counts) for r in batch]
+
+
+async def rollback(db: aiosqlite.Connection) -> None:
+    """Undo the open transaction, if there still is one: SQLite rolls back by itself after
+    some errors (a full disk during COMMIT, for one), and a second ROLLBACK would fail with
+    "no transaction is active" and hide the real error. A rollback that fails is logged;
+    the caller raises the error that caused it."""
+    if not db.in_transaction:
+        return
+    try:
+        await db.execute("ROLLBACK")
+    except sqlite3.Error as exc:
+        log.warning("rollback failed (%s); the transaction's own error follows", exc)
 
 
 def _without_collisions(batch: list[_Request]) -> tuple[list[_Request], list[_Request]]:
@@ -197,16 +207,16 @@ async def _apply_commits(db: aiosqlite.Connection, commits: list[AnswerCommit]) 
     updated: set[str] = set()
     if ready:
         rows = await db.execute_fetchall(
-            "WITH v(id, expected, state, status, now) AS (VALUES "
-            + _values(len(ready), 5)
+            "WITH v(id, expected, new, state, status, now) AS (VALUES "
+            + _values(len(ready), 6)
             + ") UPDATE sessions SET state = v.state, status = v.status,"
-            " version = sessions.version + 1, updated_at = v.now,"
+            " version = v.new, updated_at = v.now,"
             " completed_at = CASE WHEN v.status = 'completed' THEN v.now"
             " ELSE sessions.completed_at END"
             " FROM v WHERE sessions.id = v.id AND sessions.version = v.expected"
             " RETURNING sessions.id",
-            [v for c in ready for v in (c.session_id, c.expected_version, c.state_json,
-                                        c.status, c.now)],
+            [v for c in ready for v in (c.session_id, c.expected_version, c.new_version,
+                                        c.state_json, c.status, c.now)],
         )  # fmt: skip
         updated = {str(r[0]) for r in rows}
     # undo what the commits that did not go all the way wrote

@@ -39,7 +39,7 @@ def stored(config: Path) -> list[tuple[SessionRecord, list[Job]]]:
         storage = SQLiteStorage(f"sqlite:///{config.parent / 'surveys.db'}")
         await storage.open()
         try:
-            rows = await storage._all("SELECT id FROM sessions ORDER BY created_at")
+            rows = await storage.conn.all("SELECT id FROM sessions ORDER BY created_at")
             out = []
             for (sid,) in rows:
                 session = await storage.get_session(sid)

@@ -16,7 +16,7 @@ import pytest
 
 from bot.survey.engine import Answer, SessionState
 from storage import open_storage
-from storage.base import ExportRow, Job, SessionRecord, Storage, iso
+from storage.base import CommitOutcome, ExportRow, Job, SessionRecord, Storage, iso
 from storage.migrations import POSTGRES, SQLITE
 from storage.reporting import ReportQuery
 from tests.support.storage_backends import BACKENDS, SHARED
@@ -89,7 +89,7 @@ async def answer_first(storage: Storage, sid: str = "s1", event: str | None = "e
     result = await storage.commit(
         sid, 0, state=state(1, score=9), status="active", now=T0, answer=score(), event_id=event
     )
-    assert result == "ok"
+    assert (result.result, result.version) == ("ok", 1)
 
 
 # migrations and flows ------------------------------------------------------------------------
@@ -199,11 +199,13 @@ async def test_commit_records_answer_state_and_event(storage: Storage) -> None:
     assert await storage.claim_event("e1", T0) is False
     done = T0 + timedelta(minutes=1)
     final = state(None, score=9, why="Great service")
-    assert await storage.commit("s1", 1, state=final, status="completed", now=done,
-                                answer=COMMENT) == "ok"  # fmt: skip
+    outcome = await storage.commit("s1", 1, state=final, status="completed", now=done,
+                                   answer=COMMENT)  # fmt: skip
+    assert outcome == CommitOutcome(result="ok", version=2)
     got = await storage.get_session("s1")
     assert got is not None and (got.version, got.status, got.completed_at) == (2, "completed", done)
-    assert await storage.commit("s1", 2, state=final, status="expired", now=done) == "ok"
+    expired = await storage.commit("s1", 2, state=final, status="expired", now=done)
+    assert (expired.result, expired.version) == ("ok", 3)
 
 
 async def assert_unchanged(storage: Storage, version: int, rows: list[ExportRow]) -> None:
@@ -233,7 +235,7 @@ async def test_commit_refusals_change_nothing(
         "s1", version, state=state(None), status="completed", now=later, answer=answer,
         event_id=event,
     )  # fmt: skip
-    assert result == expected
+    assert result == CommitOutcome(result=expected)  # no new version
     await assert_unchanged(storage, 1, before)
     if event == "e2":
         assert await storage.claim_event("e2", later) is True  # it was not recorded
@@ -247,12 +249,12 @@ async def test_update_session(storage: Storage) -> None:
         "reminded": True, "error": "x", "chat_id": "g9", "send_at": sent, "prompted": 0,
         "prompt_message_id": "77",
     }  # fmt: skip
-    assert await storage.update_session("s1", 0, **changes) == "ok"
+    assert await storage.update_session("s1", 0, **changes) == CommitOutcome(result="ok", version=1)
     got = await storage.get_session("s1")
     assert got is not None and got.version == 1
     assert got.model_dump(include=set(changes)) == changes
-    assert await storage.update_session("s1", 0, error="stale") == "conflict"
-    assert await storage.update_session("nope", 0, error="x") == "conflict"
+    assert (await storage.update_session("s1", 0, error="stale")).result == "conflict"
+    assert (await storage.update_session("nope", 0, error="x")).result == "conflict"
     for forbidden in ({"state": state()}, {"version": 5}, {"user_id": "u2"}):
         with pytest.raises(ValueError):
             await storage.update_session("s1", 1, **forbidden)
@@ -331,8 +333,8 @@ async def test_export_rows(storage: Storage) -> None:
     await answer_first(storage, "a")
     skip = Answer(question_id="why", question_index=1, metric="text", skipped=True)
     later = (T0 + timedelta(hours=1)).astimezone(athens)
-    assert await storage.commit("a", 1, state=state(None), status="completed", now=later,
-                                answer=skip) == "ok"  # fmt: skip
+    assert (await storage.commit("a", 1, state=state(None), status="completed", now=later,
+                                answer=skip)).ok  # fmt: skip
     choice = Answer(question_id="topic", question_index=0, metric="choice", option="billing")
     await storage.commit("b", 0, state=state(None), status="completed", now=later, answer=choice)
     rows = await exported(storage)
@@ -415,7 +417,7 @@ async def test_concurrent_commits_on_one_version_one_wins(storage: Storage) -> N
                        answer=score(i % 11), event_id=f"e{i}")
         for i in range(20)
     ))  # fmt: skip
-    assert sorted(results) == ["conflict"] * 19 + ["ok"], results
+    assert sorted(r.result for r in results) == ["conflict"] * 19 + ["ok"], results
     got = await storage.get_session("s1")
     rows = await exported(storage)
     assert got is not None and got.version == 1 and len(rows) == 1
@@ -432,7 +434,7 @@ async def test_two_handles_share_sessions_events_and_jobs(
                  event_id="same-update")
         for h in handles
     ))  # fmt: skip
-    assert results.count("ok") == 1 and len(await exported(second)) == 1
+    assert [r.result for r in results].count("ok") == 1 and len(await exported(second)) == 1
     claims = await asyncio.gather(*(h.claim_event("tg:5", T0) for h in handles))
     assert claims.count(True) == 1
     for i in range(30):

@@ -61,7 +61,8 @@ async def test_finished_and_expired_surveys_answer_with_alerts(tg: World) -> Non
     greek = await eleni.receives()
     session = await tg.active_session(start)
     past = utcnow() - timedelta(minutes=1)  # 72 hours later, as far as the survey knows
-    assert await tg.svc.storage.update_session(session.id, session.version, expires_at=past) == "ok"
+    expired = await tg.svc.storage.update_session(session.id, session.version, expires_at=past)
+    assert expired.ok
     answer = await eleni.taps(greek, "Ναι")
     assert shown(answer) == alert("Αυτή η έρευνα έχει λήξει. Σας ευχαριστούμε πάντως!")
     assert await tg.answers() == [("csat", "satisfied", 1)]  # Anna's only
