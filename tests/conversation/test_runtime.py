@@ -33,24 +33,6 @@ async def answers(storage: SQLiteStorage) -> list[tuple[str, object]]:
     ]
 
 
-async def test_customer_taps_9_then_types_a_comment_and_gets_thanks_in_greek(
-    runtime: Runtime, adapter: RecordingAdapter, sqlite_storage: SQLiteStorage
-) -> None:
-    session = await runtime.start_survey("nps", ANNA, {"agent": "maria"}, locale="el-GR")
-    first = adapter.last()
-    assert first.locale == "el" and "Πόσο πιθανό" in first.text
-    await runtime.handle(tap_on(first, "9"))
-    assert adapter.settled and "9" in adapter.settled[-1][1]
-    await runtime.handle(typed("Πολύ γρήγορη εξυπηρέτηση"))
-    thanks = adapter.last()
-    assert thanks.kind == "thanks" and "ευχαριστούμε" in thanks.text
-    assert await answers(sqlite_storage) == [
-        ("score", 9), ("promoter_reason", "Πολύ γρήγορη εξυπηρέτηση")
-    ]  # fmt: skip
-    stored = await sqlite_storage.get_session(session.id)
-    assert stored is not None and stored.status == "completed"
-
-
 async def test_the_same_event_delivered_twice_records_one_answer(
     runtime: Runtime, adapter: RecordingAdapter, sqlite_storage: SQLiteStorage
 ) -> None:
@@ -93,15 +75,6 @@ async def test_forged_and_garbage_payloads_are_refused(
         )
     assert await answers(sqlite_storage) == []
     assert set(adapter.notices()) == {"This button is not valid any more."}
-
-
-async def test_garbage_text_gets_a_localized_hint_and_the_question_again(
-    runtime: Runtime, adapter: RecordingAdapter
-) -> None:
-    await runtime.start_survey("nps", ANNA, locale="lt")
-    await runtime.handle(typed("labai gerai"))
-    again = adapter.last()
-    assert again.question_id == "score" and again.hint == "Pasirinkite skaičių nuo 0 iki 10."
 
 
 async def test_expired_survey_answers_politely_and_records_nothing(
@@ -201,13 +174,6 @@ async def test_editing_a_flow_mid_survey_does_not_change_a_running_session(
     await runtime.start_survey("csat", Address(platform="console", user_id="ben"))
     await runtime.handle(tap_on(adapter.last(), "No", user="ben"))
     assert adapter.last().question_id == "what_broke"
-
-
-async def test_text_without_a_survey_in_a_dm_gets_a_friendly_notice(
-    runtime: Runtime, adapter: RecordingAdapter
-) -> None:
-    await runtime.handle(typed("hello?", user="nobody"))
-    assert adapter.notices() == ["There is no survey waiting for you right now."]
 
 
 async def test_idempotency_key_never_sends_twice(

@@ -25,6 +25,7 @@ class RecordingAdapter:
     settled: list[tuple[Inbound, str]] = field(default_factory=list)
     acks: list[tuple[Inbound, str | None]] = field(default_factory=list)
     fail_next: list[DeliveryError] = field(default_factory=list)
+    transcript: list[tuple[str, Prompt | str]] = field(default_factory=list)  # user, shown
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     async def send(self, address: Address, prompt: Prompt) -> Sent:
@@ -32,6 +33,7 @@ class RecordingAdapter:
             raise self.fail_next.pop(0)
         message_id = str(next(self._ids))
         self.sent.append(Delivery(address, prompt, message_id))
+        self.transcript.append((address.user_id, prompt))
         return Sent(chat_id=address.chat_id or address.user_id, message_id=message_id)
 
     async def settle(self, inbound: Inbound, text: str) -> None:
@@ -39,6 +41,8 @@ class RecordingAdapter:
 
     async def acknowledge(self, inbound: Inbound, notice: str | None = None) -> None:
         self.acks.append((inbound, notice))
+        if notice:
+            self.transcript.append((inbound.user_id, notice))
 
     async def locale_of(self, address: Address) -> str | None:
         return self.locale
@@ -49,6 +53,10 @@ class RecordingAdapter:
 
     def last(self) -> Prompt:
         return self.sent[-1].prompt
+
+    def seen_by(self, user_id: str) -> list[Prompt | str]:
+        """What ``user_id`` was shown, in order: prompts sent and notices."""
+        return [shown for user, shown in self.transcript if user == user_id]
 
     def notices(self) -> list[str]:
         return [n for _, n in self.acks if n]

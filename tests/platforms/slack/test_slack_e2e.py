@@ -159,72 +159,12 @@ async def test_a_person_the_bot_cannot_message_is_reported_to_staff(ws: Workspac
 # ---------------------------------------------------------------------------- question types
 
 
-async def test_ruta_types_9_for_nps_and_tells_why_in_lithuanian(ws: Workspace) -> None:
-    await ws.command(STAFF, f"nps <@{RUTA}>")
-    question = ws.question(RUTA)
-    assert question["text"].startswith("Kiek tikėtina, kad rekomenduotumėte mus draugui")
-    assert "0 = Visiškai netikėtina · 10 = Labai tikėtina" in question["text"]
-    (scale,) = [b for b in question["blocks"] if b["type"] == "actions"]
-    assert [e["text"]["text"] for e in scale["elements"]] == [str(n) for n in range(11)]
-
-    await ws.type(RUTA, "9")
-    assert ws.texts(RUTA)[-1] == "Labai džiaugiamės! Kas jums labiausiai patiko?"
-    await ws.type(RUTA, "Greita pagalba")
-    assert ws.texts(RUTA)[-1] == "Dėkojame, kad skyrėte laiko atsakyti!"
-    assert await answers(ws) == [
-        ("nps", "score", 9, None),
-        ("nps", "promoter_reason", None, "Greita pagalba"),
-    ]
-
-
-async def test_amy_taps_3_on_nps_and_gets_the_detractor_question(ws: Workspace) -> None:
-    await ws.command(STAFF, f"nps <@{AMY}>")
-    await ws.tap(AMY, "3")
-    assert ws.messages(AMY)[0]["text"].endswith("Your answer: 3")
-    assert ws.texts(AMY)[-1].startswith("Thank you for your honesty.")
-    await ws.tap(AMY, "Skip")
-    assert ws.texts(AMY)[-2].endswith("Your answer: Skipped")
-    assert ws.texts(AMY)[-1] == "Thank you for taking the time to answer!"
-    assert await answers(ws) == [("nps", "score", 3, None)]  # a skip is no answer
-
-
-async def test_ces_comment_skipped_with_the_skip_button(ws: Workspace) -> None:
-    await ws.command(STAFF, f"ces <@{AMY}>")
-    question = ws.question(AMY)
-    assert labels(question) == ["1", "2", "3", "4", "5", "6", "7"]
-    assert "1 = Very difficult · 7 = Very easy" in question["text"]
-    await ws.tap(AMY, "6")
-    comment = ws.question(AMY)
-    assert comment["text"].startswith("Is there anything else you would like to add?")
-    await ws.tap(AMY, "Skip", comment)
-    assert ws.texts(AMY)[-1] == "Thank you! Your feedback helps us make getting help easier."
-    assert await answers(ws) == [("ces", "effort", 6, None)]
-
-
-async def test_ces_comment_skipped_with_slash_skip_in_greek(ws: Workspace) -> None:
-    await ws.command(STAFF, f"ces <@{NIKOS}>")
-    await ws.tap(NIKOS, "2")
-    seen = await ws.command(NIKOS, "", command="/skip", channel=ws.dm(NIKOS))
-    assert seen == []  # nothing to say: the thanks arrive in the DM
-    assert ws.texts(NIKOS)[-1].startswith("Σας ευχαριστούμε! Τα σχόλιά σας μας βοηθούν")
-    assert await answers(ws) == [("ces", "effort", 2, None)]
-
-
 async def test_typed_skip_skips_an_optional_question(ws: Workspace) -> None:
     await ws.command(STAFF, f"csat <@{AMY}>")
     await ws.tap(AMY, "No")
     await ws.type(AMY, "skip")
     assert ws.texts(AMY)[-1].startswith("Thank you for your feedback!")
     assert await answers(ws) == [("csat", "satisfied", 0, None)]
-
-
-async def test_slash_skip_on_a_required_question_explains_and_asks_again(ws: Workspace) -> None:
-    await ws.command(STAFF, f"ces <@{RUTA}>")
-    await ws.command(RUTA, "", command="/skip", channel=ws.dm(RUTA))
-    again = ws.messages(RUTA)[-1]
-    assert again["blocks"][0]["text"]["text"] == ":point_right: _Šio klausimo praleisti negalima._"
-    assert again["text"].startswith("Šio klausimo praleisti negalima.\nKiek lengva")
-    assert await answers(ws) == []
 
 
 async def test_choice_and_rating_from_a_test_flow(ws: Workspace) -> None:
@@ -242,23 +182,6 @@ async def test_choice_and_rating_from_a_test_flow(ws: Workspace) -> None:
         ("onboarding", "channel", "phone", None),
         ("onboarding", "setup", 4, None),
     ]
-
-
-async def test_garbage_gets_a_hint_above_the_same_question(ws: Workspace) -> None:
-    await ws.command(STAFF, f"nps <@{AMY}>")
-    await ws.type(AMY, "great!")
-    again = ws.messages(AMY)[-1]
-    assert again["blocks"][0]["text"]["text"] == (
-        ":point_right: _Please choose a number from 0 to 10._"
-    )
-    assert labels(again) == [str(n) for n in range(11)]
-    await ws.type(AMY, "10")
-    assert await answers(ws) == [("nps", "score", 10, None)]
-
-
-async def test_a_dm_with_no_survey_gets_a_friendly_reply(ws: Workspace) -> None:
-    await ws.type(RUTA, "labas")
-    assert ws.texts(RUTA) == ["Šiuo metu jūsų nelaukia jokia apklausa."]
 
 
 # ---------------------------------------------------------------------------- refusals
