@@ -36,7 +36,7 @@ async def services(settings: Settings) -> AsyncIterator[Services]:
         for error in registry.load_all():
             log.error("%s", error)
         runtime = Runtime(registry, storage, default_expiry=settings.surveys.expires_after)
-        dispatcher = Dispatcher(runtime, settings.surveys)
+        dispatcher = Dispatcher(runtime, storage, settings.surveys)
         yield Services(settings, storage, registry, runtime, dispatcher)
     finally:
         await storage.close()

@@ -42,12 +42,25 @@ class Prompt(_Frozen):
     session_id: str
     text: str
     question_id: str | None = None
-    rows: tuple[tuple[Button, ...], ...] = ()
+    rows: tuple[tuple[Button, ...], ...] = ()  # the answers' buttons
+    skip: Button | None = None  # the Skip button of an optional question
     hint: str | None = None
-    allow_skip: bool = False
-    skip_label: str | None = None
     mention: str | None = None  # display name of the addressed customer, in group chats
     locale: str = "en"
+
+
+class Settled(_Frozen):
+    """A tapped question once it has its answer, shown in place of the message with buttons:
+    the question as it was asked and the answer line ("Your answer: 9"), kept apart so that
+    each platform lays them out its own way."""
+
+    question: str
+    answer: str
+
+    @property
+    def text(self) -> str:
+        """Both as one plain text, the answer in a paragraph of its own."""
+        return f"{self.question}\n\n{self.answer}"
 
 
 class Inbound(_Frozen):
@@ -119,8 +132,8 @@ class Adapter(Protocol):
     async def send(self, address: Address, prompt: Prompt) -> Sent:
         """Show a prompt; raise :class:`DeliveryError` when it cannot."""
 
-    async def settle(self, inbound: Inbound, text: str) -> None:
-        """Replace the tapped message by ``text`` (the question and the chosen answer), without
+    async def settle(self, inbound: Inbound, settled: Settled) -> None:
+        """Replace the tapped message by the question and the chosen answer, without
         buttons. Errors such as "message is not modified" are swallowed and logged."""
 
     async def acknowledge(self, inbound: Inbound, notice: str | None = None) -> None:

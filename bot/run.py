@@ -19,7 +19,6 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from typing import Literal
 
 import uvicorn
 from rich.console import Console
@@ -193,5 +192,5 @@ async def _console_chat(svc: Services, stop: asyncio.Event) -> None:
             except UnknownFlow as exc:
                 console.print(str(exc), markup=False)
             continue
-        kind: Literal["text", "skip"] = "skip" if text == "/skip" else "text"
-        await svc.runtime.handle(Inbound(platform="console", kind=kind, user_id=user, text=text))
+        # /skip included: the engine reads it
+        await svc.runtime.handle(Inbound(platform="console", kind="text", user_id=user, text=text))

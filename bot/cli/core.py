@@ -12,7 +12,7 @@ import sys
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import typer
 
@@ -101,9 +101,8 @@ async def _try(settings: Settings, flow_id: str, locale: str | None, ctx: dict[s
             if line is None:
                 return False
             text = line.strip()
-            kind: Literal["text", "skip"] = "skip" if text.lower() == "/skip" else "text"
-            await svc.runtime.handle(
-                Inbound(platform="console", kind=kind, user_id=address.user_id, text=text)
+            await svc.runtime.handle(  # /skip included: the engine reads it
+                Inbound(platform="console", kind="text", user_id=address.user_id, text=text)
             )
 
 

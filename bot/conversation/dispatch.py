@@ -20,8 +20,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import asynccontextmanager, suppress
+from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
@@ -31,9 +31,10 @@ from pydantic import BaseModel, ConfigDict
 from bot import metrics
 from bot.chat import Address, DeliveryError
 from bot.conversation.config import SurveysConfig
+from bot.conversation.locks import KeyedLock
 from bot.conversation.ratelimit import DEFAULT_RATES, RateLimiter
 from bot.conversation.runtime import Runtime
-from storage.base import Job, SessionRecord, utcnow
+from storage.base import Job, SessionRecord, Storage, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,11 @@ class _Outcome:
 
 @dataclass
 class Dispatcher:
+    """Requests and jobs. It shares ``storage`` with the runtime and asks the runtime only to
+    create and deliver sessions, under :meth:`Runtime.exclusive` for the session at hand."""
+
     runtime: Runtime
+    storage: Storage
     surveys: SurveysConfig = field(default_factory=SurveysConfig)
     clock: Callable[[], datetime] = utcnow
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
@@ -69,8 +74,7 @@ class Dispatcher:
     inline_wait: timedelta = timedelta(seconds=1)  # longer rate-limit waits queue a send
     max_wait: timedelta = timedelta(seconds=10)  # longer waits hand a claimed job back
     max_attempts: int = 8  # temporary delivery failures before a send is given up
-    _locks: dict[tuple[str, str, str], asyncio.Lock] = field(default_factory=dict, repr=False)
-    _waiters: dict[tuple[str, str, str], int] = field(default_factory=dict, repr=False)
+    _addressees: KeyedLock[tuple[str, str, str]] = field(default_factory=KeyedLock, repr=False)
 
     def __post_init__(self) -> None:
         if self.limiter is None:
@@ -118,7 +122,7 @@ class Dispatcher:
         idempotency_key: str | None,
         throttle: bool,
     ) -> TriggerResult:
-        storage = self.runtime.storage
+        storage = self.storage
         now = self.clock()
         earlier = await storage.session_by_key(idempotency_key) if idempotency_key else None
         if earlier is not None:
@@ -166,7 +170,7 @@ class Dispatcher:
         64-character start parameter and never looks like a flow id."""
         self.runtime.flow(flow_id)
         token = secrets.token_urlsafe(12)
-        await self.runtime.storage.create_invite(token, flow_id, dict(context or {}), self.clock())
+        await self.storage.create_invite(token, flow_id, dict(context or {}), self.clock())
         metrics.SURVEY_REQUESTS.labels("invite", "invited").inc()
         return token
 
@@ -188,7 +192,7 @@ class Dispatcher:
 
     async def tick(self, now: datetime | None = None) -> int:
         """Claim the jobs due at ``now`` (default: the clock) and run them; how many ran."""
-        jobs = await self.runtime.storage.claim_jobs(now or self.clock(), self.batch, self.lease)
+        jobs = await self.storage.claim_jobs(now or self.clock(), self.batch, self.lease)
         await asyncio.gather(*(self._run_job(job) for job in jobs))
         return len(jobs)
 
@@ -202,7 +206,7 @@ class Dispatcher:
         metrics.JOBS.labels(job.kind, outcome).inc()
 
     async def _send_job(self, job: Job) -> str:
-        session = await self.runtime.storage.get_session(job.session_id)
+        session = await self.storage.get_session(job.session_id)
         if session is None:
             return await self._finish(job, "gone")
         if session.status != "scheduled":  # sent before a crash could finish the job
@@ -211,7 +215,7 @@ class Dispatcher:
             return await self._finish(job, "already_sent")
         now = self.clock()
         if session.expires_at is not None and now >= session.expires_at:
-            await self.runtime.storage.update_session(
+            await self.storage.update_session(
                 session.id, session.version, status="expired", error="never sent"
             )
             return await self._finish(job, "expired_unsent")
@@ -223,14 +227,14 @@ class Dispatcher:
         return await self._finish(job, outcome.kind)
 
     async def _remind_job(self, job: Job) -> str:
-        session = await self.runtime.storage.get_session(job.session_id)
+        session = await self.storage.get_session(job.session_id)
         if session is None or not self._needs_reminder(session):
             return await self._finish(job, "skipped")
         if await self._deferred(job, session, self.clock()):
             return "deferred"
         await self._wait_for_slot(session)
-        async with self.runtime._session_lock(session.id):
-            fresh = await self.runtime.storage.get_session(session.id)
+        async with self.runtime.exclusive(session.id):
+            fresh = await self.storage.get_session(session.id)
             if fresh is None or not self._needs_reminder(fresh):
                 return await self._finish(job, "skipped")
             try:
@@ -243,8 +247,8 @@ class Dispatcher:
         return await self._finish(job, "reminded")
 
     async def _expire_job(self, job: Job) -> str:
-        storage = self.runtime.storage
-        async with self.runtime._session_lock(job.session_id):
+        storage = self.storage
+        async with self.runtime.exclusive(job.session_id):
             session = await storage.get_session(job.session_id)
             if session is None or session.status not in ("active", "scheduled"):
                 return await self._finish(job, "skipped")
@@ -262,13 +266,13 @@ class Dispatcher:
         """Wait for a send slot, deliver the first question, schedule reminder and expiry."""
         await self._wait_for_slot(session)
         try:
-            async with self.runtime._session_lock(session.id):
+            async with self.runtime.exclusive(session.id):
                 sent = await self.runtime.deliver(session)
         except DeliveryError as exc:
             log.warning("could not send %s to %s:%s: %s", session.flow_id, session.platform,
                         session.user_id, exc)  # fmt: skip
             if exc.permanent or attempts >= self.max_attempts:
-                await self.runtime.storage.update_session(
+                await self.storage.update_session(
                     session.id, session.version, status="failed", error=str(exc)
                 )
                 return _Outcome("failed", error=str(exc))
@@ -306,7 +310,7 @@ class Dispatcher:
         slot = self.rates.earliest(session.platform, _chat(session), now)
         if slot - now <= self.max_wait:
             return False
-        await self.runtime.storage.retry_job(_id(job), slot, "send rate limit")
+        await self.storage.retry_job(_id(job), slot, "send rate limit")
         return True
 
     def _retry_at(self, platform: str, attempts: int, exc: DeliveryError) -> datetime:
@@ -325,32 +329,22 @@ class Dispatcher:
                       job.session_id, job.attempts, error)  # fmt: skip
             return await self._finish(job, "given_up")
         at = at or self.clock() + timedelta(seconds=min(600, 5 * 2 ** max(0, job.attempts - 1)))
-        await self.runtime.storage.retry_job(_id(job), at, error)
+        await self.storage.retry_job(_id(job), at, error)
         return "retry"
 
     async def _finish(self, job: Job, outcome: str) -> str:
-        await self.runtime.storage.finish_job(_id(job))
+        await self.storage.finish_job(_id(job))
         return outcome
 
     async def _add_job(
         self, kind: Literal["send", "remind", "expire"], sid: str, at: datetime, attempts: int = 0
     ) -> None:
         job = Job(kind=kind, session_id=sid, run_at=at, attempts=attempts)
-        await self.runtime.storage.add_job(job)
+        await self.storage.add_job(job)
 
-    @asynccontextmanager
-    async def _addressee_lock(self, address: Address, flow_id: str) -> AsyncIterator[None]:
+    def _addressee_lock(self, address: Address, flow_id: str) -> AbstractAsyncContextManager[None]:
         """Serialize the throttle check and the insert per customer and flow (one process)."""
-        key = (address.platform, address.user_id, flow_id)
-        lock = self._locks.setdefault(key, asyncio.Lock())
-        self._waiters[key] = self._waiters.get(key, 0) + 1
-        try:
-            async with lock:
-                yield
-        finally:
-            self._waiters[key] -= 1
-            if not self._waiters[key]:
-                del self._waiters[key], self._locks[key]
+        return self._addressees.hold((address.platform, address.user_id, flow_id))
 
 
 def _replay(session: SessionRecord) -> TriggerResult:

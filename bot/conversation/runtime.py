@@ -13,17 +13,26 @@ import contextlib
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from bot import metrics
-from bot.chat import Adapter, Address, DeliveryError, Inbound, Prompt, decode_payload
+from bot.chat import (
+    Adapter,
+    Address,
+    DeliveryError,
+    Inbound,
+    Prompt,
+    Settled,
+    decode_payload,
+)
+from bot.conversation.locks import KeyedLock
 from bot.survey.engine import Reply, Step, advance, begin, label_of
 from bot.survey.flow import Flow, localize, render
 from bot.survey.loader import FlowRegistry
-from bot.survey.prompts import SKIP_VALUE, question_prompt, thanks_prompt
+from bot.survey.prompts import question_prompt, thanks_prompt
 from bot.survey.texts import text_for
 from storage.base import SessionRecord, Storage, utcnow
 
@@ -56,8 +65,7 @@ class Runtime:
     adapters: dict[str, Adapter] = field(default_factory=dict)
     clock: Callable[[], datetime] = utcnow
     default_expiry: timedelta = DEFAULT_EXPIRY
-    _locks: dict[str, asyncio.Lock] = field(default_factory=dict, repr=False)
-    _waiters: dict[str, int] = field(default_factory=dict, repr=False)
+    _sessions: KeyedLock[str] = field(default_factory=KeyedLock, repr=False)
     _flows: dict[tuple[str, str], Flow] = field(default_factory=dict, repr=False)
     # first questions being sent right now, by addressee: a reply racing the send waits for it
     _delivering: dict[Addressee, asyncio.Event] = field(default_factory=dict, repr=False)
@@ -200,7 +208,7 @@ class Runtime:
         )  # fmt: skip
         if not created or session.status != "scheduled":
             return session
-        async with self._session_lock(session.id):
+        async with self.exclusive(session.id):
             return await self.deliver(session)
 
     # handling ----------------------------------------------------------------------------
@@ -249,8 +257,8 @@ class Runtime:
         # Read the session under its lock. A text reply's lookup needs no second read when
         # nobody in this process held the lock while it ran (nothing can have changed it;
         # another worker's change is caught by the version check at commit).
-        busy = session_id in self._locks and self._locks[session_id].locked()
-        async with self._session_lock(session_id):
+        busy = self._sessions.busy(session_id)
+        async with self.exclusive(session_id):
             if active is not None and not busy:
                 session = active
             else:
@@ -289,8 +297,7 @@ class Runtime:
             await adapter.acknowledge(inbound, text_for("invalid_button", loc, flow))
             return "not_active"
         if tap is not None:
-            kind = "skip" if tap[2] == SKIP_VALUE else "tap"
-            reply = Reply(kind=kind, question_index=tap[1], value=tap[2])
+            reply = Reply(kind="tap", question_index=tap[1], value=tap[2])
         else:
             reply = Reply(kind=inbound.kind, value=inbound.text)
         step = advance(flow, session.state, reply)
@@ -338,7 +345,7 @@ class Runtime:
             answered = text_for(
                 "answered", loc, flow, {"answer": label_of(flow, question, step.answer, loc)}
             )
-            await adapter.settle(inbound, f"{shown}\n\n{answered}")
+            await adapter.settle(inbound, Settled(question=shown, answer=answered))
         fresh = session.model_copy(update={"state": step.state, "version": committed.version})
         if step.outcome == "done":
             await adapter.send(session.address, thanks_prompt(flow, step.state, session.id))
@@ -376,15 +383,7 @@ class Runtime:
         primary = (inbound.locale or "en").replace("_", "-").split("-")[0].lower()
         return primary
 
-    @asynccontextmanager
-    async def _session_lock(self, session_id: str) -> AsyncIterator[None]:
-        lock = self._locks.setdefault(session_id, asyncio.Lock())
-        self._waiters[session_id] = self._waiters.get(session_id, 0) + 1
-        try:
-            async with lock:
-                yield
-        finally:
-            self._waiters[session_id] -= 1
-            if not self._waiters[session_id]:
-                del self._waiters[session_id]
-                del self._locks[session_id]
+    def exclusive(self, session_id: str) -> AbstractAsyncContextManager[None]:
+        """Hold while reading and changing a session: its events, sends, reminders and expiry
+        run one at a time in this process (other processes: the version check at commit)."""
+        return self._sessions.hold(session_id)

@@ -13,7 +13,7 @@ import sys
 from rich.console import Console
 from rich.markup import escape
 
-from bot.chat import Address, Inbound, Platform, Prompt, Sent
+from bot.chat import Address, Inbound, Platform, Prompt, Sent, Settled
 
 
 class ConsoleAdapter:
@@ -32,17 +32,17 @@ class ConsoleAdapter:
             out.print(f"[yellow]{escape(prompt.hint)}[/yellow]")
         style = "bold" if prompt.kind in ("question", "reminder") else "green"
         out.print(f"[{style}]{escape(prompt.text)}[/{style}]")
-        buttons = [b for row in prompt.rows for b in row if not b.payload.endswith(":skip")]
+        buttons = [b for row in prompt.rows for b in row]
         if buttons and all(b.label.lstrip("-").isdigit() for b in buttons):
             out.print(escape(f"  [{buttons[0].label}–{buttons[-1].label}]"))
         elif buttons:
             for number, button in enumerate(buttons, start=1):
                 out.print(f"  {number}) {escape(button.label)}")
-        if prompt.allow_skip:
-            out.print(f"  (/skip — {escape(prompt.skip_label or '')})")
+        if prompt.skip is not None:
+            out.print(f"  (/skip — {escape(prompt.skip.label)})")
         return Sent(chat_id=address.chat_id or address.user_id, message_id=str(next(self._ids)))
 
-    async def settle(self, inbound: Inbound, text: str) -> None:
+    async def settle(self, inbound: Inbound, settled: Settled) -> None:
         """Nothing to edit in a terminal: the typed answer is already on screen."""
 
     async def acknowledge(self, inbound: Inbound, notice: str | None = None) -> None:

@@ -17,6 +17,9 @@ from bot.survey.flow import Ces, Choice, Flow, FreeText, Nps, Question, Rating, 
 from bot.survey.texts import BUILTIN, NO_WORDS, YES_WORDS, text_for
 
 AnswerValue = int | str | None
+SKIP_VALUE = "skip"  # the value a Skip button's payload carries
+SKIP_COMMAND = "/skip"  # what a customer types to skip
+SKIP_WORD = "skip"  # typed without the slash: a skip only where skipping is allowed
 
 
 class _Frozen(BaseModel):
@@ -102,22 +105,33 @@ def advance(flow: Flow, state: SessionState, reply: Reply) -> Step:
             if reply.question_index is not None and 0 <= reply.question_index < index:
                 return Step(outcome="stale", state=state)
             return Step(outcome="forged", state=state)
+    if asks_to_skip(question, reply):
+        if not question.optional:
+            return _invalid(state, "hint_required")
+        return _record(flow, state, index, question, None)
     if reply.kind == "tap":
         parsed = _from_tap(question, reply.value or "")
         if parsed is None:
             return Step(outcome="forged", state=state)
         return _record(flow, state, index, question, parsed)
-    if reply.kind == "skip":
-        if not question.optional:
-            return _invalid(state, "hint_required")
-        return _record(flow, state, index, question, None)
     typed = (reply.value or "").strip()
-    if typed.lower() in {"/skip", "skip"} and question.optional:
-        return _record(flow, state, index, question, None)
     parsed = _from_text(flow, question, typed)
     if parsed is None:
         return _invalid(state, *_hint(question, typed))
     return _record(flow, state, index, question, parsed)
+
+
+def asks_to_skip(question: Question, reply: Reply) -> bool:
+    """The one place that decides a reply means "skip this question": the Skip button (a tap
+    carrying ``SKIP_VALUE``), a platform's own /skip command (``kind="skip"``), or the typed
+    text ``/skip``; the bare word "skip" too, but only where skipping is allowed (elsewhere it
+    may be a free-text answer)."""
+    if reply.kind == "skip":
+        return True
+    if reply.kind == "tap":
+        return reply.value == SKIP_VALUE
+    typed = (reply.value or "").strip().casefold()
+    return typed == SKIP_COMMAND or (typed == SKIP_WORD and question.optional)
 
 
 def _invalid(state: SessionState, key: str, params: dict[str, int] | None = None) -> Step:

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from bot.chat import Button, Prompt, encode_payload
-from bot.survey.engine import SessionState
+from bot.survey.engine import SKIP_VALUE, SessionState
 from bot.survey.flow import Ces, Choice, Flow, Nps, Question, Rating, YesNo, localize, render
 from bot.survey.texts import text_for
-
-SKIP_VALUE = "skip"
 
 
 def question_prompt(
@@ -27,19 +25,17 @@ def question_prompt(
     anchors = _anchors(flow, question, loc)
     if anchors:
         text = f"{text}\n{anchors}"
-    skip_label = text_for("skip", loc, flow) if question.optional else None
-    rows = _rows(flow, question, session_id, index, loc)
+    skip = None
     if question.optional:  # free-text questions get a Skip button too (Slack, Telegram)
-        rows = (*rows, (Button(label=skip_label or "Skip", payload=_p(session_id, index, "skip")),))
+        skip = Button(label=text_for("skip", loc, flow), payload=_p(session_id, index, SKIP_VALUE))
     return Prompt(
         kind="question" if kind == "question" else "reminder",
         session_id=session_id,
         question_id=question.id,
         text=text,
-        rows=rows,
+        rows=_rows(flow, question, session_id, index, loc),
+        skip=skip,
         hint=hint,
-        allow_skip=question.optional,
-        skip_label=skip_label,
         mention=mention,
         locale=loc,
     )

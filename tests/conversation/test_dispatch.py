@@ -53,7 +53,7 @@ async def build(
         asyncio.get_running_loop()  # must be called inside the test's loop
         opened.append(storage)
         runtime = Runtime(registry, storage, {"telegram": telegram}, clock=clock)
-        return Dispatcher(runtime, SURVEYS, clock=clock, sleep=clock.sleep)
+        return Dispatcher(runtime, storage, SURVEYS, clock=clock, sleep=clock.sleep)
 
     yield make
     for storage in opened:

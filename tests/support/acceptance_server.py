@@ -19,7 +19,7 @@ from prometheus_client import generate_latest
 from bot import metrics
 from bot import run as serve
 from bot.app import Services
-from bot.chat import Address, Inbound, Platform, Prompt, Sent
+from bot.chat import Address, Inbound, Platform, Prompt, Sent, Settled
 from bot.logs import configure
 from bot.platforms.base import PlatformRunner
 from bot.settings import load_settings
@@ -40,7 +40,7 @@ class JsonlAdapter:
             log.write(json.dumps(line) + "\n")
         return Sent(chat_id=address.chat_id or address.user_id, message_id=message_id)
 
-    async def settle(self, inbound: Inbound, text: str) -> None:
+    async def settle(self, inbound: Inbound, settled: Settled) -> None:
         pass
 
     async def acknowledge(self, inbound: Inbound, notice: str | None = None) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 
-from bot.chat import Address, DeliveryError, Inbound, Platform, Prompt, Sent
+from bot.chat import Address, DeliveryError, Inbound, Platform, Prompt, Sent, Settled
 
 
 @dataclass
@@ -36,8 +36,8 @@ class RecordingAdapter:
         self.transcript.append((address.user_id, prompt))
         return Sent(chat_id=address.chat_id or address.user_id, message_id=message_id)
 
-    async def settle(self, inbound: Inbound, text: str) -> None:
-        self.settled.append((inbound, text))
+    async def settle(self, inbound: Inbound, settled: Settled) -> None:
+        self.settled.append((inbound, settled.text))
 
     async def acknowledge(self, inbound: Inbound, notice: str | None = None) -> None:
         self.acks.append((inbound, notice))

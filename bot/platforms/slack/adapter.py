@@ -29,7 +29,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from bot.chat import Address, DeliveryError, Inbound, Platform, Prompt, Sent
+from bot.chat import Address, DeliveryError, Inbound, Platform, Prompt, Sent, Settled
 from bot.platforms.pacing import ChannelPacer
 from bot.platforms.slack import blocks as render
 
@@ -79,12 +79,12 @@ class SlackAdapter:
             raise DeliveryError(f"Slack unreachable: {exc!r}") from exc
         return Sent(chat_id=str(response["channel"]), message_id=str(response["ts"]))
 
-    async def settle(self, inbound: Inbound, text: str) -> None:
+    async def settle(self, inbound: Inbound, settled: Settled) -> None:
         channel = self._channel_of(inbound)
         if channel is None or inbound.message_id is None:
             log.warning("cannot settle a Slack message without channel and ts: %s", inbound)
             return
-        fallback, blocks = render.settled_message(text)
+        fallback, blocks = render.settled_message(settled)
         try:
             await self.client.chat_update(
                 channel=channel, ts=inbound.message_id, text=fallback, blocks=blocks

@@ -14,9 +14,8 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.chat import Button, DeliveryError, Inbound, Prompt, decode_payload
+from bot.chat import Button, DeliveryError, Inbound, Prompt, Settled
 from bot.conversation.dispatch import TriggerResult
-from bot.survey.prompts import SKIP_VALUE
 from bot.survey.texts import text_for
 
 JSON = dict[str, Any]
@@ -79,11 +78,6 @@ def _question_text(text: str) -> str:
 # ------------------------------------------------------------------------------- prompts
 
 
-def is_skip(button: Button) -> bool:
-    decoded = decode_payload(button.payload)
-    return decoded is not None and decoded[2] == SKIP_VALUE
-
-
 def _button(button: Button, action_id: str) -> JSON:
     return {
         "type": "button",
@@ -112,9 +106,7 @@ def prompt_message(prompt: Prompt, mention_user: str | None = None) -> tuple[str
         body = f"<@{mention_user}> {body}"
     blocks.append(_section(body, "surveybot-text"))
     fallback.append(prompt.text)
-    buttons = [b for row in prompt.rows for b in row]
-    answers = [b for b in buttons if not is_skip(b)]
-    skips = [b for b in buttons if is_skip(b)]
+    answers = [b for row in prompt.rows for b in row]
     for start in range(0, len(answers), MAX_ACTIONS):
         chunk = answers[start : start + MAX_ACTIONS]
         elements = [_button(b, f"{ACTION_PREFIX}{start + i}") for i, b in enumerate(chunk)]
@@ -123,31 +115,23 @@ def prompt_message(prompt: Prompt, mention_user: str | None = None) -> tuple[str
         )
     if prompt.kind in ("question", "reminder") and not answers:
         blocks.append(_context(escape(text_for("hint_text", prompt.locale)), "surveybot-typed"))
-    if skips:
-        elements = [_button(skips[0], f"{ACTION_PREFIX}skip")]
+    if prompt.skip is not None:
+        elements = [_button(prompt.skip, f"{ACTION_PREFIX}skip")]
         blocks.append({"type": "actions", "block_id": "surveybot-skip", "elements": elements})
-    elif prompt.allow_skip:
-        blocks.append(_context(escape(text_for("hint_optional", prompt.locale)), "surveybot-opt"))
     text = "\n".join(fallback)
     if mention_user:
         text = f"<@{mention_user}> {text}"
     return _clip(text, MAX_FALLBACK_TEXT), blocks
 
 
-def settled_message(text: str) -> tuple[str, list[JSON]]:
-    """The tapped question after the answer: the question, then "Your answer: 9", no buttons.
-
-    ``text`` is the runtime's "question\\n\\nYour answer: …"; the last paragraph becomes a
-    context line under the question.
-    """
-    question, sep, answer = text.rpartition("\n\n")
-    if not sep:
-        return _clip(text, MAX_FALLBACK_TEXT), [_section(escape(text), "surveybot-settled")]
+def settled_message(settled: Settled) -> tuple[str, list[JSON]]:
+    """The tapped question after the answer: the question, then a context line
+    ":white_check_mark: Your answer: 9" under it, no buttons."""
     blocks = [
-        _section(_question_text(question), "surveybot-text"),
-        _context(f":white_check_mark: {escape(answer)}", "surveybot-answer"),
+        _section(_question_text(settled.question), "surveybot-text"),
+        _context(f":white_check_mark: {escape(settled.answer)}", "surveybot-answer"),
     ]
-    return _clip(text, MAX_FALLBACK_TEXT), blocks
+    return _clip(settled.text, MAX_FALLBACK_TEXT), blocks
 
 
 def notice_message(text: str) -> tuple[str, list[JSON]]:
@@ -337,7 +321,8 @@ def from_skip_command(command: JSON) -> Incoming:
 
 def from_message(body: JSON) -> Incoming | None:
     """An Events API message: a person's new message in their DM with the bot is an answer
-    (text, or /skip); edits, deletions, bot messages and other channels are not (None)."""
+    (typed /skip included: the engine reads it); edits, deletions, bot messages and other
+    channels are not (None)."""
     event = body.get("event") or {}
     if (
         event.get("type") != "message"
@@ -351,7 +336,7 @@ def from_message(body: JSON) -> Incoming | None:
     text = unescape(str(event.get("text") or "")).strip()
     event_id = body.get("event_id")
     inbound = Inbound(
-        platform="slack", kind="skip" if text.lower() == "/skip" else "text",
+        platform="slack", kind="text",
         user_id=str(event["user"]), chat_id=chat_of(channel), text=text,
         event_id=f"slack:{event_id}" if event_id else None,
     )  # fmt: skip

@@ -32,7 +32,7 @@ from telegram.error import (
 )
 from telegram.warnings import PTBDeprecationWarning
 
-from bot.chat import Address, DeliveryError, Inbound, Platform, Prompt, Sent
+from bot.chat import Address, DeliveryError, Inbound, Platform, Prompt, Sent, Settled
 from bot.platforms.telegram.render import alert_text, fit, render_prompt, settled_text
 
 log = logging.getLogger(__name__)
@@ -102,13 +102,13 @@ class TelegramAdapter:
             raise delivery_error(exc, self.bot.token) from exc
         return Sent(chat_id=str(message.chat_id), message_id=str(message.message_id))
 
-    async def settle(self, inbound: Inbound, text: str) -> None:
+    async def settle(self, inbound: Inbound, settled: Settled) -> None:
         if inbound.message_id is None:
             return
         name = inbound.user_name if inbound.chat_id else None  # in a group: "Anna, ..."
         try:
             await self.bot.edit_message_text(
-                settled_text(text, name), chat_id=int(inbound.chat_id or inbound.user_id),
+                settled_text(settled.text, name), chat_id=int(inbound.chat_id or inbound.user_id),
                 message_id=int(inbound.message_id),
             )  # fmt: skip
         except TelegramError as exc:

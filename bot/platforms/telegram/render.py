@@ -77,9 +77,10 @@ def render_prompt(prompt: Prompt, address: Address) -> Rendered:
             else f"{escaped}, "
         )
     text = f"{html.escape(head, quote=False)}{mention}{html.escape(body, quote=False)}"
+    rows = (*prompt.rows, (prompt.skip,)) if prompt.skip is not None else prompt.rows
     keyboard = tuple(
         tuple((button.label.strip() or button.payload, button.payload) for button in row)
-        for row in prompt.rows
+        for row in rows
         if row
     )
     return Rendered(html=text, keyboard=keyboard)

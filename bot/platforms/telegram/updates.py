@@ -9,7 +9,6 @@ twice. Updates of one user are handled in order, different users' concurrently.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal
@@ -28,6 +27,7 @@ from telegram.ext import (
 )
 
 from bot.chat import Inbound
+from bot.conversation.locks import KeyedLock
 from bot.platforms.telegram.adapter import TelegramAdapter
 from bot.platforms.telegram.commands import Person, Triggers
 from bot.platforms.telegram.render import say
@@ -43,23 +43,15 @@ class PerUserOrder(BaseUpdateProcessor):
 
     def __init__(self, max_concurrent_updates: int = 64) -> None:
         super().__init__(max_concurrent_updates)
-        self._locks: dict[int, asyncio.Lock] = {}
-        self._users: dict[int, int] = {}
+        self._users: KeyedLock[int] = KeyedLock()
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
         key = 0
         if isinstance(update, Update):
             user, chat = update.effective_user, update.effective_chat
             key = user.id if user else chat.id if chat else update.update_id
-        lock = self._locks.setdefault(key, asyncio.Lock())
-        self._users[key] = self._users.get(key, 0) + 1
-        try:
-            async with lock:
-                await coroutine
-        finally:
-            self._users[key] -= 1
-            if not self._users[key]:
-                del self._users[key], self._locks[key]
+        async with self._users.hold(key):
+            await coroutine
 
     async def initialize(self) -> None:
         """Nothing to set up."""

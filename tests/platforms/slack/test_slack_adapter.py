@@ -10,7 +10,16 @@ import pytest
 from pydantic import SecretStr
 
 from bot.app import services
-from bot.chat import Adapter, Address, Button, DeliveryError, Inbound, Prompt, encode_payload
+from bot.chat import (
+    Adapter,
+    Address,
+    Button,
+    DeliveryError,
+    Inbound,
+    Prompt,
+    Settled,
+    encode_payload,
+)
 from bot.platforms.slack.adapter import SlackAdapter, make_client
 from bot.platforms.slack.runner import SlackSetupError, build_runner
 from tests.fakes.slack_api import FakeSlack
@@ -22,6 +31,7 @@ QUESTION = Prompt(
     rows=((Button(label="Yes", payload=encode_payload(SID, 0, "1")),
            Button(label="No", payload=encode_payload(SID, 0, "0"))),),
 )  # fmt: skip
+ANSWERED = Settled(question="Were you satisfied?", answer="Your answer: Yes")
 
 
 @pytest.fixture
@@ -115,12 +125,12 @@ async def test_settle_replaces_buttons_and_swallows_errors(
     sent = await adapter.send(slack("U0AMY"), QUESTION)
     tap = Inbound(platform="slack", kind="tap", user_id="U0AMY", message_id=sent.message_id,
                   ref=f"{sent.chat_id}|gone")  # fmt: skip
-    await adapter.settle(tap, "Were you satisfied?\n\nYour answer: Yes")
+    await adapter.settle(tap, ANSWERED)
     assert "blocks" in fake.messages[sent.chat_id][-1]
     assert fake.messages[sent.chat_id][-1]["text"].endswith("Your answer: Yes")
     missing = tap.model_copy(update={"message_id": "1.000001"})
-    await adapter.settle(missing, "x")  # message_not_found: logged, not raised
-    await adapter.settle(tap.model_copy(update={"ref": None}), "x")  # no channel: logged
+    await adapter.settle(missing, ANSWERED)  # message_not_found: logged, not raised
+    await adapter.settle(tap.model_copy(update={"ref": None}), ANSWERED)  # no channel: logged
     assert fake.updates[-1]["text"].endswith("Your answer: Yes")
 
 

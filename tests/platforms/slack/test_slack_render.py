@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from bot.chat import Button, Prompt, encode_payload
+from bot.chat import Button, Prompt, Settled, encode_payload
 from bot.platforms.pacing import ChannelPacer, RecentIds
 from bot.platforms.slack.blocks import (
     CommandError,
@@ -26,10 +26,9 @@ SID = "AbCdEfGhIjKl"
 def prompt(labels: list[str], *, skip: bool = False, **kw: object) -> Prompt:
     rows = [(Button(label=label, payload=encode_payload(SID, 2, str(i))),) for i, label in
             enumerate(labels)]  # fmt: skip
-    if skip:
-        rows.append((Button(label="Skip", payload=encode_payload(SID, 2, "skip")),))
+    skipper = Button(label="Skip", payload=encode_payload(SID, 2, "skip")) if skip else None
     fields: dict[str, object] = {"kind": "question", "session_id": SID, "text": "Pick one"}
-    return Prompt(**(fields | {"rows": tuple(rows), "allow_skip": skip} | kw))
+    return Prompt(**(fields | {"rows": tuple(rows), "skip": skipper} | kw))
 
 
 def actions(blocks: list[dict[str, Any]]) -> list[list[str]]:
@@ -83,7 +82,9 @@ def test_thanks_are_plain() -> None:
 
 
 def test_settled_message_has_no_buttons() -> None:
-    text, blocks = settled_message("How likely…?\n0 = no · 10 = yes\n\nYour answer: 9")
+    text, blocks = settled_message(
+        Settled(question="How likely…?\n0 = no · 10 = yes", answer="Your answer: 9")
+    )
     assert validate_blocks(blocks) == []
     assert [b["type"] for b in blocks] == ["section", "context"]
     assert blocks[1]["elements"][0]["text"] == ":white_check_mark: Your answer: 9"
@@ -187,8 +188,8 @@ def test_a_persons_dm_message_is_an_answer() -> None:
         "platform": "slack", "kind": "text", "user_id": "U1", "event_id": "slack:Ev1",
         "text": "A & B <3",
     }  # fmt: skip
-    skip = from_message(dm_event(text=" /skip "))
-    assert skip is not None and skip.inbound.kind == "skip"
+    skip = from_message(dm_event(text=" /skip "))  # the engine reads /skip like any typed answer
+    assert skip is not None and (skip.inbound.kind, skip.inbound.text) == ("text", "/skip")
 
 
 @pytest.mark.parametrize(
