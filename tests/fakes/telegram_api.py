@@ -107,8 +107,10 @@ class FakeTelegram(TelegramMethods):
                 timeout=ClientTimeout(total=self.webhook_timeout),
             ) as response:  # fmt: skip
                 return response.status, response.reason or ""
-        except (ClientError, TimeoutError) as err:
-            return 0, str(err) or type(err).__name__
+        except TimeoutError:
+            return 0, "Read timeout expired"
+        except ClientError as err:
+            return 0, f"Connection failed: {err}"
 
     async def _webhook_worker(self) -> None:
         while True:
@@ -124,8 +126,8 @@ class FakeTelegram(TelegramMethods):
                 self.webhook_deliveries.append((entry[0]["update_id"], status))
                 if done := 200 <= status < 300:
                     break
-                self._webhook_error = (int(time.time()), f"Wrong response from the webhook: "
-                                                         f"{status} {reason}")  # fmt: skip
+                error = f"Wrong response from the webhook: {status} {reason}" if status else reason
+                self._webhook_error = (int(time.time()), error)
                 if done := bool(self.webhook_max_attempts) and attempt >= (
                     self.webhook_max_attempts or 0
                 ):

@@ -150,19 +150,22 @@ class TelegramState(FakeServer):
         return self._enqueue(update, raw=True)
 
     def unparseable(self, user: FakeUser | int, kind: str = "reply_without_date") -> JSONDict:
-        """Queue a poison update from ``user``'s private chat, as Telegram has sent them:
-        ``reply_without_date`` (a reply whose replied-to message lacks the required ``date``),
-        ``unknown_type`` (an update type newer than the installed library) or ``not_json_object``
-        (``message`` is a string)."""
+        """Queue a poison update from ``user``'s private chat. python-telegram-bot 22 fails to
+        parse ``reply_without_date`` (the replied-to message lacks the required ``date``),
+        ``sender_without_name`` (``from`` lacks ``first_name``/``is_bot``) and ``not_an_object``
+        (``message`` is a string);
+        ``unknown_type`` (an update type newer than the library) parses into an Update that
+        carries only ``api_kwargs``, which no handler matches."""
         sender = self.users[user] if isinstance(user, int) else user
         chat = self._chats[sender.id]
         base = {"message_id": 0, "from": sender.as_dict(), "chat": chat, "date": int(time.time())}
         bodies: dict[str, JSONDict] = {
             "reply_without_date": {"message": base | {"text": "hello?", "reply_to_message": {
                 "message_id": 1, "chat": chat, "text": "an old message"}}},
+            "sender_without_name": {"message": base | {"text": "hi", "from": {"id": sender.id}}},
             "unknown_type": {"purchased_paid_media_v9": {"from": sender.as_dict(),
                                                          "payload": "x" * 40}},
-            "not_json_object": {"message": "this is not a Message"},
+            "not_an_object": {"message": "this is not a Message"},
         }  # fmt: skip
         if kind not in bodies:
             raise ValueError(f"unknown poison kind {kind!r}: {sorted(bodies)}")

@@ -302,3 +302,20 @@ async def test_application_polling_end_to_end(fake: FakeTelegram) -> None:
     methods = [c.method for c in fake.calls]
     assert methods[:2] == ["getMe", "deleteWebhook"] and "getUpdates" in methods
     assert all(c.status == 200 for c in fake.calls if c.method != "getUpdates")
+
+
+async def test_forum_topics_keep_a_message_in_its_topic(fake: FakeTelegram, bot: Bot) -> None:
+    forum = -1009876543210
+    fake.group(forum, "Support desk", forum=True)
+    fake.topic(forum, 7, "Billing")
+    fake.user(7003, "Staff")
+    asked = fake.send_text(CUSTOMER, "my invoice is wrong", chat=forum, thread=7)
+    [update] = await bot.get_updates(timeout=0)
+    assert update.message is not None and update.message.message_thread_id == 7
+    assert update.message.is_topic_message and asked["message"]["message_thread_id"] == 7
+    reply = await bot.send_message(forum, "Rate us", message_thread_id=7)
+    assert reply.message_thread_id == 7 and fake.sent[-1]["message_thread_id"] == 7
+    with pytest.raises(BadRequest, match=r"(?i)message thread not found"):
+        await bot.send_message(forum, "lost", message_thread_id=99)
+    with pytest.raises(ValueError, match="no topic"):
+        fake.send_text(CUSTOMER, "x", chat=forum, thread=99)
