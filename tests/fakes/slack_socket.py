@@ -127,6 +127,11 @@ class SlackSocket(SlackMethods):
         same = [e for e in self.envelopes if e["payload"].get("event_id") == event_id]
         return any(e["envelope_id"] in self.acks for e in same)
 
+    @property
+    def retrying(self) -> int:
+        """Deliveries Slack is still watching or going to retry (0: all settled)."""
+        return sum(1 for task in self._watchers if not task.done())
+
     async def stop_watching(self) -> None:
         for task in list(self._watchers):
             task.cancel()
