@@ -2,17 +2,20 @@
 
 Everything a restart must not lose lives behind this protocol: flow versions, sessions (with the
 engine state), answers (one per session and question), processed platform event ids, invite
-tokens and scheduled jobs. Recording an answer is one transaction (:meth:`Storage.commit`).
-Times are timezone-aware UTC datetimes.
+tokens, scheduled jobs, the inbox (raw platform events, stored before the platform is
+acknowledged) and the outbox (messages owed to customers). Recording an answer is one
+transaction (:meth:`Storage.commit`), which can also mark the inbox event that carried it done
+and insert the messages it makes owed. Times are timezone-aware UTC datetimes.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from bot.chat import Address
 from bot.survey.engine import Answer, SessionState
@@ -23,6 +26,9 @@ if TYPE_CHECKING:
 SessionStatus = Literal["scheduled", "active", "completed", "expired", "failed"]
 CommitResult = Literal["ok", "duplicate", "conflict"]
 JobKind = Literal["send", "remind", "expire"]
+InboxStatus = Literal["pending", "done", "quarantined"]
+OutboxStatus = Literal["pending", "sent", "dead"]
+Lane = Literal["interactive", "bulk"]  # a customer's own action is answered before bulk sends
 
 
 def utcnow() -> datetime:
@@ -96,6 +102,65 @@ class Job(_Frozen):
     last_error: str | None = None
 
 
+class InboxEvent(_Frozen):
+    """One raw platform event. To :meth:`Storage.inbox_put` give the first six fields; the
+    rest is storage's bookkeeping, filled in on the way back from a claim or a listing."""
+
+    platform: str
+    event_id: str  # the platform's id (update_id, envelope id...): unique per platform
+    key: str  # ordering key, e.g. "telegram:chat:42": one key's events run one at a time
+    payload: str  # the event as received (JSON text)
+    received_at: datetime
+    user_id: str | None = None  # whose event, when known: `surveybot erase` removes it
+    id: int | None = None
+    status: InboxStatus = "pending"
+    attempts: int = 0  # claims so far (a crash mid-handling counts: the lease runs out)
+    next_attempt_at: datetime | None = None
+    lease_until: datetime | None = None
+    last_error: str | None = None
+    done_at: datetime | None = None
+
+
+class OutboxMessage(_Frozen):
+    """A message owed to a customer. To put one, give the first five fields (and the session
+    when there is one); the rest is filled in by storage."""
+
+    address: Address
+    kind: str  # what the body is: "question", "thanks", "notice", "webhook"...
+    body: str  # JSON text: what to send (e.g. a Prompt's model_dump_json())
+    created_at: datetime
+    lane: Lane = "interactive"
+    session_id: str | None = None
+    id: int | None = None
+    status: OutboxStatus = "pending"
+    attempts: int = 0
+    next_attempt_at: datetime | None = None
+    lease_until: datetime | None = None
+    sent_at: datetime | None = None
+    platform_message_id: str | None = None
+    last_error: str | None = None
+
+    @field_validator("body")
+    @classmethod
+    def _json(cls, body: str) -> str:
+        json.loads(body)  # both backends keep only valid JSON
+        return body
+
+    @property
+    def chat(self) -> str:
+        """The conversation the message goes to: one message in flight per chat."""
+        return f"{self.address.platform}:{self.address.chat_id or self.address.user_id}"
+
+
+class StorageHealth(_Frozen):
+    """Whether writes work: ``error`` is the last write's real error (e.g. "database or disk
+    is full") while no write has succeeded since ``failing_since``."""
+
+    ok: bool = True
+    error: str | None = None
+    failing_since: datetime | None = None
+
+
 class ExportRow(_Frozen):
     """One answer, with the columns DESIGN.md names for `surveybot export`."""
 
@@ -147,8 +212,17 @@ class Storage(Protocol):
     async def load_flow_version(self, flow_id: str, version: str) -> str | None: ...
 
     # sessions ------------------------------------------------------------------------------
-    async def create_session(self, record: SessionRecord) -> SessionRecord:
-        """Insert; with an idempotency key already used, return the existing session instead."""
+    async def create_session(
+        self,
+        record: SessionRecord,
+        *,
+        inbox_id: int | None = None,
+        outbox: Sequence[OutboxMessage] = (),
+    ) -> SessionRecord:
+        """Insert; with an idempotency key already used, return the existing session instead.
+        In the same transaction: the inbox row ``inbox_id`` is marked done (either way: its
+        session exists) and the ``outbox`` messages are inserted (only if the session is new:
+        the first creation already owed them)."""
 
     async def get_session(self, session_id: str) -> SessionRecord | None: ...
 
@@ -172,12 +246,16 @@ class Storage(Protocol):
         now: datetime,
         answer: Answer | None = None,
         event_id: str | None = None,
+        inbox_id: int | None = None,
+        outbox: Sequence[OutboxMessage] = (),
     ) -> CommitOutcome:
-        """One transaction: the answer, the new state and the event id, if the session is
-        still at ``expected_version``; the outcome carries the session's new version.
+        """One transaction: the answer, the new state, the event id, the inbox row
+        ``inbox_id`` marked done and the ``outbox`` messages inserted, if the session is still
+        at ``expected_version``; the outcome carries the session's new version.
 
         ``duplicate``: the event id was processed before, or the question already has an
-        answer; ``conflict``: someone else moved the session first. Either way nothing changed.
+        answer; ``conflict``: someone else moved the session first. Either way nothing changed
+        (the inbox row stays as it was: the caller decides, e.g. :meth:`inbox_done`).
         """
 
     async def update_session(
@@ -216,7 +294,79 @@ class Storage(Protocol):
     ) -> AsyncIterator[ExportRow]: ...
 
     async def erase_user(self, platform: str, user_id: str) -> tuple[int, int]:
-        """Delete a customer's answers and sessions: ``(answers, sessions)`` removed."""
+        """Delete a customer's answers and sessions, with their jobs, inbox events (raw
+        payloads with a ``user_id``) and outbox messages: ``(answers, sessions)`` removed."""
+
+    # --- inbox (issue 11): raw events, stored before the platform is acknowledged ----------
+    async def inbox_put(self, events: Sequence[InboxEvent]) -> int:
+        """Store events in one transaction; how many were new (an event already there, by
+        platform and event id, is ignored). Raises if they could not be stored: then do not
+        acknowledge the platform, so it delivers again."""
+
+    async def inbox_claim(self, limit: int, lease: timedelta, now: datetime) -> list[InboxEvent]:
+        """Lease up to ``limit`` due pending events, oldest first, counting an attempt each.
+        Only the oldest unfinished event of a key is handed out, and none while another of
+        that key is leased: one customer's events are handled one at a time, in order. A
+        lease that runs out (a crashed worker) makes the event claimable again; several
+        workers may claim at once (PostgreSQL: ``FOR UPDATE SKIP LOCKED``)."""
+
+    async def inbox_done(self, inbox_id: int, now: datetime) -> None:
+        """Handled (also possible inside :meth:`commit` / :meth:`create_session`)."""
+
+    async def inbox_failed(self, inbox_id: int, error: str, retry_at: datetime | None) -> None:
+        """Handling failed: try again at ``retry_at``, or quarantine it (None): a quarantined
+        event no longer holds up its key."""
+
+    async def inbox_quarantined(self, limit: int = 100) -> list[InboxEvent]:
+        """Quarantined events, oldest first (`surveybot inbox`)."""
+
+    async def inbox_retry(self, inbox_id: int, now: datetime) -> bool:
+        """Put a quarantined event back in line with fresh attempts; False if not quarantined."""
+
+    async def inbox_drop(self, inbox_id: int) -> bool:
+        """Delete a quarantined event; False if there is no such quarantined event."""
+
+    async def inbox_prune(self, before: datetime) -> int:
+        """Delete events handled before ``before`` (retention); how many."""
+
+    # --- outbox (issue 11): messages owed to customers -------------------------------------
+    async def outbox_put(self, messages: Sequence[OutboxMessage]) -> int:
+        """Queue messages (one transaction); how many. Usually they come with a state change
+        instead, through :meth:`commit` or :meth:`create_session`."""
+
+    async def outbox_claim(
+        self, limit: int, lease: timedelta, now: datetime
+    ) -> list[OutboxMessage]:
+        """Lease up to ``limit`` due messages, interactive lane before bulk, counting an
+        attempt each. Per chat only the oldest pending message, and none while another to that
+        chat is leased: a chat gets its messages one at a time, in order. SKIP LOCKED on
+        PostgreSQL, as for the inbox."""
+
+    async def outbox_sent(
+        self, outbox_id: int, platform_message_id: str | None, at: datetime
+    ) -> None: ...
+
+    async def outbox_retry(self, outbox_id: int, at: datetime, error: str) -> None:
+        """Sending failed for now: due again at ``at`` (the chat's later messages wait)."""
+
+    async def outbox_dead(self, outbox_id: int, error: str) -> None:
+        """Sending failed for good: no more attempts (the chat's later messages go on)."""
+
+    async def outbox_recent(
+        self, limit: int = 50, status: OutboxStatus | None = None
+    ) -> list[OutboxMessage]:
+        """The newest messages (with this status), newest first."""
+
+    async def outbox_prune(self, before: datetime) -> int:
+        """Delete messages sent before ``before``; how many."""
+
+    async def queue_counts(self) -> dict[str, int]:
+        """Rows per queue and status: ``inbox.pending``, ``inbox.done``,
+        ``inbox.quarantined``, ``outbox.pending``, ``outbox.sent``, ``outbox.dead``."""
+
+    def health(self) -> StorageHealth:
+        """Whether the last write worked (no I/O: for ``/healthz``). A failing write is
+        logged once with the database's own error; a later success clears it."""
 
     # --- reporting (issue 6) ---------------------------------------------------------------
     async def report_rows(self, query: ReportQuery) -> ReportRows:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from storage.dialect import ColumnType, Dialect, DialectName
 
-LATEST = 1  # the number of the newest migration
+LATEST = 2  # the number of the newest migration
 
 
 @dataclass(frozen=True)
@@ -117,8 +117,44 @@ JOBS = Table(
     unique=(("kind", "session_id"),),
     indexes=(Index("jobs_due", "status, run_at"),),
 )  # fmt: skip
+# 2: the durable inbox (raw platform events, stored before the platform is acknowledged) and
+# outbox (messages owed to customers, committed with the state change that owes them).
+INBOX = Table(
+    "inbox",
+    (
+        _c("id", "counter"), _c("platform"), _c("event_id"), _c("key"),
+        _c("user_id", null=True), _c("payload"), _c("received_at", "time"),
+        _c("status", default="'pending'"), _c("attempts", "int", default="0"),
+        _c("next_attempt_at", "time"), _c("lease_until", "time", null=True),
+        _c("last_error", null=True), _c("done_at", "time", null=True),
+    ),
+    unique=(("platform", "event_id"),),
+    indexes=(
+        Index("inbox_pending", "platform, key, id", where="status = 'pending'", since=2),
+        Index("inbox_status", "status, done_at", since=2),
+        Index("inbox_user", "platform, user_id", since=2),
+    ),
+    since=2,
+)  # fmt: skip
+OUTBOX = Table(
+    "outbox",
+    (
+        _c("id", "counter"), _c("session_id", null=True), _c("platform"), _c("user_id"),
+        _c("chat"), _c("address", "json"), _c("lane"), _c("kind"), _c("body", "json"),
+        _c("created_at", "time"), _c("status", default="'pending'"),
+        _c("attempts", "int", default="0"), _c("next_attempt_at", "time"),
+        _c("lease_until", "time", null=True), _c("sent_at", "time", null=True),
+        _c("platform_message_id", null=True), _c("last_error", null=True),
+    ),
+    indexes=(
+        Index("outbox_pending", "chat, id", where="status = 'pending'", since=2),
+        Index("outbox_status", "status, id", since=2),
+        Index("outbox_user", "platform, user_id", since=2),
+    ),
+    since=2,
+)  # fmt: skip
 TABLES: tuple[Table, ...] = (
-    FLOW_VERSIONS, SESSIONS, ANSWERS, PROCESSED_EVENTS, INVITES, JOBS
+    FLOW_VERSIONS, SESSIONS, ANSWERS, PROCESSED_EVENTS, INVITES, JOBS, INBOX, OUTBOX
 )  # fmt: skip
 # Hand-written steps a migration runs after the rendered ones: {number: {dialect: sql}}.
 EXTRA: dict[int, dict[DialectName, str]] = {}

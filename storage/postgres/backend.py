@@ -7,22 +7,21 @@ fresh schema per test, and one database can hold several installations.
 
 Behaviour matches storage.sqlite.backend exactly; what makes it safe across processes:
 
-- migrations (:data:`storage.migrations.POSTGRES`, tracked in ``schema_migrations``) run under
-  ``pg_advisory_lock`` so workers starting together apply each one once;
+- migrations run under ``pg_advisory_lock`` (:mod:`storage.postgres.pool`), so workers
+  starting together apply each one once;
 - :meth:`commit` / :meth:`update_session` are version checks (``UPDATE ... WHERE version = $n``):
   of two workers moving one session, the second gets ``conflict`` and changes nothing;
 - ``processed_events`` is shared: a duplicate delivered to two workers is recorded once;
-- :meth:`claim_jobs` leases due jobs with ``FOR UPDATE SKIP LOCKED``, so each runs once.
+- :meth:`claim_jobs`, :meth:`inbox_claim` and :meth:`outbox_claim` lease rows with ``FOR
+  UPDATE SKIP LOCKED``, so each is handed to one worker at a time.
 
 Times are ``timestamptz``; JSON columns are ``json`` (key order kept, so exports match SQLite).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -30,9 +29,17 @@ import asyncpg
 
 from bot.survey.engine import Answer, SessionState
 from storage import dialect
-from storage.base import CommitOutcome, ExportRow, Job, SessionRecord, SessionStatus
-from storage.migrations import POSTGRES
+from storage.base import (
+    CommitOutcome,
+    ExportRow,
+    Job,
+    OutboxMessage,
+    SessionRecord,
+    SessionStatus,
+    StorageHealth,
+)
 from storage.postgres import copy as pg_copy
+from storage.postgres.pool import POOL_SIZE, PostgresPool
 from storage.postgres.sql import (
     ANSWER_INSERT,
     CLAIM_JOBS,
@@ -40,9 +47,8 @@ from storage.postgres.sql import (
     SESSION_INSERT,
     affected,
     plain,
-    quote_ident,
-    split_url,
 )
+from storage.queues import INBOX_DONE, QueueMethods, outbox_inserts
 from storage.reporting import ReportQuery, ReportRows, report_sql
 from storage.rows import (
     EXPORT_SELECT,
@@ -59,80 +65,48 @@ from storage.rows import (
 )
 
 SQL = dialect.POSTGRES
-POOL_SIZE = 10
-CLOSE_TIMEOUT = 10.0  # seconds
 
 
-class PostgresStorage:
+class PostgresStorage(QueueMethods):
+    dialect = SQL
+
     def __init__(self, url: str, *, pool_size: int = POOL_SIZE) -> None:
         self.url = url
-        self.dsn, self.schema = split_url(url)
-        self.pool_size = pool_size
-        self._pool: asyncpg.Pool | None = None
+        self.db = PostgresPool(url, pool_size=pool_size)
 
     @property
     def pool(self) -> asyncpg.Pool:
-        if self._pool is None:
-            raise RuntimeError("storage is not open; call await storage.open() first")
-        return self._pool
+        return self.db.pool
 
     async def open(self) -> None:
-        settings = {"application_name": "surveybot"}
-        if self.schema is not None:
-            settings["search_path"] = quote_ident(self.schema)
-        self._pool = await asyncpg.create_pool(
-            self.dsn, min_size=1, max_size=self.pool_size, server_settings=settings
-        )
-        try:
-            await self.migrate()
-        except BaseException:
-            await self.close()
-            raise
+        await self.db.open()
 
     async def migrate(self) -> int:
-        """Apply pending migrations under an advisory lock; returns the schema version."""
-        lock_key = f"surveybot.migrate:{self.schema or ''}"
-        async with self.pool.acquire() as conn:
-            await conn.execute("SELECT pg_advisory_lock(hashtext($1))", lock_key)
-            try:
-                if self.schema is not None:
-                    await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(self.schema)}")
-                await conn.execute(
-                    "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY,"
-                    " applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
-                )
-                current = int(
-                    await conn.fetchval("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
-                )
-                for number, statements in enumerate(POSTGRES[current:], start=current + 1):
-                    async with conn.transaction():
-                        for statement in statements:
-                            await conn.execute(statement)
-                        await conn.execute(
-                            "INSERT INTO schema_migrations (version) VALUES ($1)", number
-                        )
-            finally:
-                await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", lock_key)
-        return max(current, len(POSTGRES))
+        return await self.db.migrate()
 
     async def close(self) -> None:
-        """Release the pool; connections still held after CLOSE_TIMEOUT (an export left
-        unfinished, say) are terminated rather than waited for."""
-        if self._pool is not None:
-            pool, self._pool = self._pool, None
-            try:
-                await asyncio.wait_for(pool.close(), CLOSE_TIMEOUT)
-            except TimeoutError:
-                pool.terminate()
+        await self.db.close()
 
-    @asynccontextmanager
-    async def _tx(self) -> AsyncIterator[asyncpg.Connection]:
-        async with self.pool.acquire() as conn, conn.transaction():
-            yield conn
+    def health(self) -> StorageHealth:
+        return self.db.health.snapshot()
+
+    # the primitives storage.queues.QueueMethods builds the inbox and outbox on
+    async def _write(self, sql: str, params: Sequence[Any]) -> int:
+        return affected(await self.db.execute(sql, *params))
+
+    async def _write_all(self, statements: list[tuple[str, list[Any]]]) -> int:
+        async with self.db.transaction() as conn:
+            return sum([affected(await conn.execute(sql, *params)) for sql, params in statements])
+
+    async def _fetch(self, sql: str, params: Sequence[Any]) -> list[Sequence[Any]]:
+        return list(await self.pool.fetch(sql, *params))
+
+    async def _returning(self, sql: str, params: Sequence[Any]) -> list[Sequence[Any]]:
+        return list(await self.db.fetch_writing(sql, *params))
 
     # flows
     async def save_flow_version(self, flow_id: str, version: str, definition: str) -> None:
-        await self.pool.execute(
+        await self.db.execute(
             "INSERT INTO flow_versions (flow_id, version, definition) VALUES ($1, $2, $3)"
             " ON CONFLICT DO NOTHING",
             flow_id,
@@ -149,17 +123,32 @@ class PostgresStorage:
         return None if row is None else str(row)
 
     # sessions
-    async def create_session(self, record: SessionRecord) -> SessionRecord:
-        try:
-            await self.pool.execute(SESSION_INSERT, *session_params(record, SQL))
-        except asyncpg.UniqueViolationError:
-            if record.idempotency_key is None:
-                raise
-            existing = await self.session_by_key(record.idempotency_key)
-            if existing is None:
-                raise
-            return existing
-        return record
+    async def create_session(
+        self,
+        record: SessionRecord,
+        *,
+        inbox_id: int | None = None,
+        outbox: Sequence[OutboxMessage] = (),
+    ) -> SessionRecord:
+        async with self.db.transaction() as conn:
+            inserted = await conn.execute(
+                SESSION_INSERT + " ON CONFLICT (idempotency_key) DO NOTHING",
+                *session_params(record, SQL),
+            )
+            existing = None
+            if not affected(inserted):  # the key was taken: that session is the answer
+                row = await conn.fetchrow(
+                    f"SELECT {SESSION_COLUMNS} FROM sessions WHERE idempotency_key = $1",
+                    record.idempotency_key,
+                )
+                if row is None:
+                    raise LookupError(f"session with key {record.idempotency_key!r} vanished")
+                existing = session_from_row(row)
+            for sql, params in outbox_inserts(outbox, SQL) if existing is None else []:
+                await conn.execute(sql, *params)
+            if inbox_id is not None:
+                await conn.execute(SQL.sql(INBOX_DONE), record.created_at, inbox_id)
+        return record if existing is None else existing
 
     async def _session_where(self, where: str, *params: Any) -> SessionRecord | None:
         row = await self.pool.fetchrow(f"SELECT {SESSION_COLUMNS} FROM sessions {where}", *params)
@@ -202,12 +191,14 @@ class PostgresStorage:
         now: datetime,
         answer: Answer | None = None,
         event_id: str | None = None,
+        inbox_id: int | None = None,
+        outbox: Sequence[OutboxMessage] = (),
     ) -> CommitOutcome:
         # Same order as SQLite: event id, then the version check, then the answer. Raising
         # inside the transaction rolls back whatever the earlier steps wrote.
         version = next_version(expected_version)
         try:
-            async with self._tx() as conn:
+            async with self.db.transaction() as conn:
                 if event_id is not None and not affected(
                     await conn.execute(
                         "INSERT INTO processed_events (event_id, processed_at) VALUES ($1, $2)"
@@ -232,6 +223,10 @@ class PostgresStorage:
                     await conn.execute(ANSWER_INSERT, *answer_params(session_id, answer, now, SQL))
                 ):
                     raise _Duplicate
+                if inbox_id is not None:
+                    await conn.execute(SQL.sql(INBOX_DONE), now, inbox_id)
+                for sql, params in outbox_inserts(outbox, SQL):
+                    await conn.execute(sql, *params)
         except _Duplicate:
             return CommitOutcome(result="duplicate")
         except _Conflict:
@@ -248,7 +243,7 @@ class PostgresStorage:
         assignments = "".join(f"{name} = ${i}, " for i, name in enumerate(changes, start=1))
         n = len(values)
         version = next_version(expected_version)
-        status = await self.pool.execute(
+        status = await self.db.execute(
             f"UPDATE sessions SET {assignments}version = ${n + 1}"
             f" WHERE id = ${n + 2} AND version = ${n + 3}",
             *values,
@@ -259,7 +254,7 @@ class PostgresStorage:
         return CommitOutcome.of(affected(status) == 1, version)
 
     async def claim_event(self, event_id: str, now: datetime) -> bool:
-        status = await self.pool.execute(
+        status = await self.db.execute(
             "INSERT INTO processed_events (event_id, processed_at) VALUES ($1, $2)"
             " ON CONFLICT DO NOTHING",
             event_id,
@@ -271,7 +266,7 @@ class PostgresStorage:
     async def create_invite(
         self, token: str, flow_id: str, context: dict[str, str], now: datetime
     ) -> None:
-        await self.pool.execute(
+        await self.db.execute(
             "INSERT INTO invites (token, flow_id, context, created_at) VALUES ($1, $2, $3, $4)",
             token,
             flow_id,
@@ -280,17 +275,18 @@ class PostgresStorage:
         )
 
     async def consume_invite(self, token: str, now: datetime) -> tuple[str, dict[str, str]] | None:
-        row = await self.pool.fetchrow(
+        rows = await self.db.fetch_writing(
             "UPDATE invites SET used_at = $1 WHERE token = $2 AND used_at IS NULL"
             " RETURNING flow_id, context",
             now,
             token,
         )
+        row = rows[0] if rows else None
         return None if row is None else (str(row["flow_id"]), dict(json.loads(row["context"])))
 
     # jobs
     async def add_job(self, job: Job) -> int:
-        job_id = await self.pool.fetchval(
+        [(job_id,)] = await self.db.fetch_writing(
             "INSERT INTO jobs (kind, session_id, run_at, attempts) VALUES ($1, $2, $3, $4)"
             " ON CONFLICT (kind, session_id) DO UPDATE SET run_at = excluded.run_at,"
             " status = 'pending' RETURNING id",
@@ -302,14 +298,14 @@ class PostgresStorage:
         return int(job_id)
 
     async def claim_jobs(self, now: datetime, limit: int, lease: timedelta) -> list[Job]:
-        rows = await self.pool.fetch(CLAIM_JOBS, now + lease, now, limit)
+        rows = await self.db.fetch_writing(CLAIM_JOBS, now + lease, now, limit)
         return sorted((job_from_row(r) for r in rows), key=lambda j: j.run_at)
 
     async def finish_job(self, job_id: int) -> None:
-        await self.pool.execute("UPDATE jobs SET status = 'done' WHERE id = $1", job_id)
+        await self.db.execute("UPDATE jobs SET status = 'done' WHERE id = $1", job_id)
 
     async def retry_job(self, job_id: int, run_at: datetime, error: str) -> None:
-        await self.pool.execute(
+        await self.db.execute(
             "UPDATE jobs SET status = 'pending', run_at = $1, last_error = $2 WHERE id = $3",
             run_at,
             error,
@@ -342,11 +338,15 @@ class PostgresStorage:
 
     async def erase_user(self, platform: str, user_id: str) -> tuple[int, int]:
         where = "SELECT id FROM sessions WHERE platform = $1 AND user_id = $2"
-        async with self._tx() as conn:
+        async with self.db.transaction() as conn:
             answers = await conn.execute(
                 f"DELETE FROM answers WHERE session_id IN ({where})", platform, user_id
             )
             await conn.execute(f"DELETE FROM jobs WHERE session_id IN ({where})", platform, user_id)
+            for queue in ("inbox", "outbox"):
+                await conn.execute(
+                    f"DELETE FROM {queue} WHERE platform = $1 AND user_id = $2", platform, user_id
+                )
             sessions = await conn.execute(
                 "DELETE FROM sessions WHERE platform = $1 AND user_id = $2", platform, user_id
             )

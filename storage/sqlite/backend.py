@@ -19,7 +19,17 @@ import aiosqlite
 
 from bot.survey.engine import Answer, SessionState
 from storage import dialect
-from storage.base import CommitOutcome, ExportRow, Job, SessionRecord, SessionStatus, iso
+from storage.base import (
+    CommitOutcome,
+    ExportRow,
+    Job,
+    OutboxMessage,
+    SessionRecord,
+    SessionStatus,
+    StorageHealth,
+    iso,
+)
+from storage.queues import INBOX_DONE, QueueMethods, outbox_inserts, outbox_params
 from storage.reporting import ReportQuery, ReportRows, Statement, report_sql
 from storage.rows import (
     EXPORT_SELECT,
@@ -45,7 +55,9 @@ from storage.sqlite.connection import SQLiteConnection, sqlite_path
 SQL = dialect.SQLITE
 
 
-class SQLiteStorage:
+class SQLiteStorage(QueueMethods):
+    dialect = SQL
+
     def __init__(self, url: str) -> None:
         self.url = url
         self.path = sqlite_path(url)
@@ -64,6 +76,26 @@ class SQLiteStorage:
     async def close(self) -> None:
         await self.conn.close()
 
+    def health(self) -> StorageHealth:
+        return self.conn.health.snapshot()
+
+    # the primitives storage.queues.QueueMethods builds the inbox and outbox on
+    async def _write(self, sql: str, params: Sequence[Any]) -> int:
+        return await self.conn.writer.execute(sql, params)
+
+    async def _write_all(self, statements: list[tuple[str, list[Any]]]) -> int:
+        if len(statements) == 1:
+            return await self._write(*statements[0])
+        async with self.conn.transaction() as db:
+            return sum([(await db.execute(sql, params)).rowcount for sql, params in statements])
+
+    async def _fetch(self, sql: str, params: Sequence[Any]) -> list[Sequence[Any]]:
+        return await self.conn.all(sql, params)
+
+    async def _returning(self, sql: str, params: Sequence[Any]) -> list[Sequence[Any]]:
+        async with self.conn.transaction() as db:
+            return list(await db.execute_fetchall(sql, tuple(params)))
+
     # flows
     async def save_flow_version(self, flow_id: str, version: str, definition: str) -> None:
         await self.conn.writer.execute(
@@ -80,12 +112,31 @@ class SQLiteStorage:
         return str(row[0]) if row else None
 
     # sessions
-    async def create_session(self, record: SessionRecord) -> SessionRecord:
-        inserted = await self.conn.writer.execute(
+    async def create_session(
+        self,
+        record: SessionRecord,
+        *,
+        inbox_id: int | None = None,
+        outbox: Sequence[OutboxMessage] = (),
+    ) -> SessionRecord:
+        insert = (
             f"INSERT OR IGNORE INTO sessions ({SESSION_COLUMNS})"
-            f" VALUES ({placeholders(len(SESSIONS.columns))})",
-            session_params(record, SQL),
+            f" VALUES ({placeholders(len(SESSIONS.columns))})"
         )
+        if inbox_id is None and not outbox:
+            inserted = await self.conn.writer.execute(insert, session_params(record, SQL))
+        else:
+            async with self.conn.transaction() as db:
+                cur = await db.execute(insert, session_params(record, SQL))
+                inserted = cur.rowcount
+                if not inserted and not await self.conn.all(
+                    "SELECT 1 FROM sessions WHERE idempotency_key = ?", (record.idempotency_key,)
+                ):
+                    raise sqlite3.IntegrityError(f"session id {record.id!r} already exists")
+                for sql, params in outbox_inserts(outbox, SQL) if inserted else []:
+                    await db.execute(sql, params)
+                if inbox_id is not None:
+                    await db.execute(INBOX_DONE, (iso(record.created_at), inbox_id))
         if inserted:
             return record
         existing = await self.session_by_key(record.idempotency_key or "")
@@ -132,6 +183,8 @@ class SQLiteStorage:
         now: datetime,
         answer: Answer | None = None,
         event_id: str | None = None,
+        inbox_id: int | None = None,
+        outbox: Sequence[OutboxMessage] = (),
     ) -> CommitOutcome:
         version = next_version(expected_version)
         result = await self.conn.writer.commit_answer(
@@ -144,6 +197,8 @@ class SQLiteStorage:
                 now=iso(now),
                 answer=answer_params(session_id, answer, now, SQL) if answer else None,
                 event_id=event_id,
+                inbox_id=inbox_id,
+                outbox=tuple(outbox_params(m, SQL) for m in outbox),
             )
         )
         return CommitOutcome(result=result, version=version if result == "ok" else None)
@@ -264,6 +319,10 @@ class SQLiteStorage:
                 f"DELETE FROM answers WHERE session_id IN ({where})", (platform, user_id)
             )
             await db.execute(f"DELETE FROM jobs WHERE session_id IN ({where})", (platform, user_id))
+            for queue in ("inbox", "outbox"):
+                await db.execute(
+                    f"DELETE FROM {queue} WHERE platform = ? AND user_id = ?", (platform, user_id)
+                )
             sessions = await db.execute(
                 "DELETE FROM sessions WHERE platform = ? AND user_id = ?", (platform, user_id)
             )

@@ -29,6 +29,8 @@ from typing import Any
 import aiosqlite
 
 from storage.base import CommitResult
+from storage.health import HealthTracker
+from storage.queues import OUTBOX_NEW, chunks, insert_sql
 from storage.rows import ANSWER_COLUMNS
 
 log = logging.getLogger(__name__)
@@ -48,6 +50,8 @@ class AnswerCommit:
     now: str
     answer: tuple[Any, ...] | None  # the ANSWER_COLUMNS values, session_id first
     event_id: str | None
+    inbox_id: int | None = None  # marked done if the commit applies
+    outbox: tuple[tuple[Any, ...], ...] = ()  # OUTBOX_NEW values, inserted if it applies
 
 
 @dataclass
@@ -59,9 +63,16 @@ class _Request:
 
 
 class GroupCommitter:
-    def __init__(self, db: aiosqlite.Connection, lock: asyncio.Lock, max_batch: int = 200) -> None:
+    def __init__(
+        self,
+        db: aiosqlite.Connection,
+        lock: asyncio.Lock,
+        health: HealthTracker,
+        max_batch: int = 200,
+    ) -> None:
         self.db = db
         self.lock = lock
+        self.health = health
         self.max_batch = max_batch  # 200 answers x 11 values stays far below SQLite's limit
         self._queue: asyncio.Queue[_Request] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
@@ -107,8 +118,9 @@ class GroupCommitter:
                     if len(batch) == 1:
                         _fail(batch[0], exc)
                         continue
-                    log.warning("group commit of %d requests failed (%s); retrying one by one",
-                                len(batch), exc)  # fmt: skip
+                    if not is_database_failure(exc):  # those are logged once, by health
+                        log.warning("group commit of %d requests failed (%s); retrying one"
+                                    " by one", len(batch), exc)  # fmt: skip
                     for request in batch:
                         try:
                             (result,) = await self._write([request])
@@ -136,10 +148,19 @@ class GroupCommitter:
             counts = iter([c.rowcount for c in outcomes[1:]])  # type: ignore[union-attr]
             verdicts = iter(await _apply_commits(db, commits) if commits else [])
             await db.execute("COMMIT")
-        except BaseException:
+        except BaseException as exc:
             await rollback(db)
+            if is_database_failure(exc):
+                self.health.failed(exc)
             raise
+        self.health.ok()
         return [next(verdicts) if isinstance(r.work, AnswerCommit) else next(counts) for r in batch]
+
+
+def is_database_failure(exc: BaseException) -> bool:
+    """An error of the database itself (full disk, read-only file, I/O), not a refusal the
+    contract expects (a key already taken)."""
+    return isinstance(exc, sqlite3.Error) and not isinstance(exc, sqlite3.IntegrityError)
 
 
 async def rollback(db: aiosqlite.Connection) -> None:
@@ -219,6 +240,19 @@ async def _apply_commits(db: aiosqlite.Connection, commits: list[AnswerCommit]) 
                                         c.state_json, c.status, c.now)],
         )  # fmt: skip
         updated = {str(r[0]) for r in rows}
+    # what applied commits bring along: their inbox event is done, their messages owed
+    applied = [c for c in commits if c.session_id in updated]
+    handled = [c for c in applied if c.inbox_id is not None]
+    if handled:
+        await db.execute(
+            "WITH v(id, now) AS (VALUES " + _values(len(handled), 2) + ") UPDATE inbox SET"
+            " status = 'done', done_at = v.now, lease_until = NULL FROM v WHERE inbox.id = v.id",
+            [v for c in handled for v in (c.inbox_id, c.now)],
+        )
+    for part in chunks([row for c in applied for row in c.outbox]):
+        await db.execute(
+            insert_sql("outbox", OUTBOX_NEW, len(part)), [v for row in part for v in row]
+        )
     # undo what the commits that did not go all the way wrote
     stale = [c for c in commits if c.session_id not in updated]
     undo_events = [c.event_id for c in stale if c.event_id in fresh_events]

@@ -19,8 +19,9 @@ from typing import Any
 
 import aiosqlite
 
+from storage.health import HealthTracker
 from storage.migrations import SQLITE
-from storage.sqlite.batch import GroupCommitter, rollback
+from storage.sqlite.batch import GroupCommitter, is_database_failure, rollback
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,7 @@ class SQLiteConnection:
         self._db: aiosqlite.Connection | None = None
         self.lock = asyncio.Lock()  # held by every write transaction on this connection
         self._batcher: GroupCommitter | None = None
+        self.health = HealthTracker("sqlite")  # every write reports to it
 
     @property
     def db(self) -> aiosqlite.Connection:
@@ -49,7 +51,7 @@ class SQLiteConnection:
     def writer(self) -> GroupCommitter:
         """The group committer: single statements and answer commits, batched."""
         if self._batcher is None:
-            self._batcher = GroupCommitter(self.db, self.lock)
+            self._batcher = GroupCommitter(self.db, self.lock, self.health)
         return self._batcher
 
     async def open(self) -> None:
@@ -107,13 +109,16 @@ class SQLiteConnection:
         """``BEGIN IMMEDIATE ... COMMIT`` under the write lock. On failure the transaction is
         rolled back if SQLite has not already done so, and the original error is raised."""
         async with self.lock:
-            await self.db.execute("BEGIN IMMEDIATE")
             try:
+                await self.db.execute("BEGIN IMMEDIATE")
                 yield self.db
                 await self.db.execute("COMMIT")
-            except BaseException:
+            except BaseException as exc:
                 await rollback(self.db)
+                if is_database_failure(exc):
+                    self.health.failed(exc)
                 raise
+            self.health.ok()
 
     async def one(self, sql: str, params: Iterable[Any] = ()) -> Any:
         """The first row of a query, or None."""

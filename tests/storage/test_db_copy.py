@@ -12,10 +12,11 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from bot.chat import Address
 from bot.cli.core import app
 from bot.survey.engine import Answer, SessionState
 from storage import open_storage
-from storage.base import Job, SessionRecord, Storage
+from storage.base import InboxEvent, Job, OutboxMessage, SessionRecord, Storage
 from storage.migrations import SQLITE
 from storage.reporting import ReportQuery, SegmentBy
 from tests.support.storage_backends import postgres_url
@@ -49,8 +50,9 @@ def record(sid: str, user: str, **fields: Any) -> SessionRecord:
 
 
 async def populate(url: str) -> None:
-    """Three sessions (one finished, one half-way, one scheduled with a job), an invite and
-    processed events: every table has rows."""
+    """Three sessions (one finished, one half-way, one scheduled with a job), an invite,
+    processed events, inbox events (one handled with its answer, one quarantined) and an owed
+    message: every table has rows."""
     store = open_storage(url)
     await store.open()
     try:
@@ -66,8 +68,18 @@ async def populate(url: str) -> None:
                                event_id=f"tg:{sid}")  # fmt: skip
         why = Answer(question_id="why", question_index=1, metric="text", text="Πολύ καλά!")
         done = SessionState(locale="el", current=None, answers={"score": 9, "why": "Πολύ καλά!"})
+        events = [InboxEvent(platform="telegram", event_id=f"u{i}", key="telegram:1",
+                             user_id="1", payload=f'{{"update_id": {i}}}', received_at=T0)
+                  for i in (1, 2)]  # fmt: skip
+        assert await store.inbox_put(events) == 2
+        [first] = await store.inbox_claim(10, timedelta(minutes=1), T0 + timedelta(1))
+        thanks = OutboxMessage(address=Address(platform="telegram", user_id="1"), kind="thanks",
+                               body='{"text": "Ευχαριστούμε!"}', created_at=T0 + timedelta(1),
+                               session_id="s-a")  # fmt: skip
         await store.commit("s-a", 1, state=done, status="completed", now=T0 + timedelta(1),
-                           answer=why)  # fmt: skip
+                           answer=why, inbox_id=first.id, outbox=[thanks])  # fmt: skip
+        [second] = await store.inbox_claim(10, timedelta(minutes=1), T0 + timedelta(1))
+        await store.inbox_failed(second.id or 0, "KeyError: 'date'", None)
         await store.create_session(record("s-c", "3", status="scheduled", idempotency_key="k"))
         await store.add_job(Job(kind="send", session_id="s-c", run_at=T0 + timedelta(hours=1)))
         await store.add_job(Job(kind="remind", session_id="s-b", run_at=T0 + timedelta(hours=2)))
@@ -87,6 +99,9 @@ async def snapshot(url: str) -> dict[str, Any]:
             "by_key": await store.session_by_key("k"),
             "jobs": [await store.pending_jobs(s) for s in ("s-b", "s-c")],
             "flow": await store.load_flow_version("nps", "v1"),
+            "quarantined": await store.inbox_quarantined(),
+            "outbox": await store.outbox_recent(),
+            "queues": await store.queue_counts(),
             "counts": {t: await store.count_rows(t) for t in await store.copy_tables()},
         }
     finally:
@@ -94,7 +109,8 @@ async def snapshot(url: str) -> dict[str, Any]:
 
 
 async def after_copy_it_works(url: str) -> None:
-    """The copied store carries on: events and invites remembered, job ids continue."""
+    """The copied store carries on: events and invites remembered, job and outbox ids
+    continue, inbox events already stored are recognised."""
     store: Storage = open_storage(url)
     await store.open()
     try:
@@ -102,6 +118,12 @@ async def after_copy_it_works(url: str) -> None:
         assert await store.consume_invite("invite-1", T0) == ("csat", {"ticket_id": "77"})
         [job] = await store.pending_jobs("s-b")
         assert await store.add_job(Job(kind="expire", session_id="s-b", run_at=T0)) > (job.id or 0)
+        [message] = await store.outbox_recent()
+        again = message.model_copy(update={"id": None})
+        assert await store.outbox_put([again]) == 1
+        assert (await store.outbox_recent())[0].id > (message.id or 0)  # type: ignore[operator]
+        [poison] = await store.inbox_quarantined()
+        assert await store.inbox_put([poison.model_copy(update={"id": None})]) == 0  # known
     finally:
         await store.close()
 
@@ -114,9 +136,10 @@ def test_copy_sqlite_to_postgres_keeps_everything(sqlite: str, pg: str, tmp_path
     result = copy(sqlite, pg)
     assert result.exit_code == 0, result.output
     for line in ("sessions: 3 rows", "answers: 3 rows", "processed_events: 2 rows",
-                 "jobs: 2 rows", "invites: 1 rows", "flow_versions: 1 rows"):  # fmt: skip
+                 "jobs: 2 rows", "invites: 1 rows", "flow_versions: 1 rows", "inbox: 2 rows",
+                 "outbox: 1 rows"):  # fmt: skip
         assert line in result.output
-    assert "copied 12 rows in 6 tables; counts verified" in result.output
+    assert "copied 15 rows in 8 tables; counts verified" in result.output
     original = asyncio.run(snapshot(sqlite))
     assert asyncio.run(snapshot(pg)) == original
     assert len(original["export"]) == 3

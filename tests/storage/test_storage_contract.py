@@ -1,15 +1,14 @@
-"""The storage contract: every backend in tests/storage_backends.BACKENDS passes every test.
+"""The storage contract: every backend in tests/support/storage_backends.BACKENDS passes every
+test (the inbox and outbox half is in test_queue_contract.py).
 
-Each test gets an opened, empty store (``storage``). Times are passed in explicitly (leases,
-expiry), so nothing here depends on the wall clock or on timing.
+Each test gets an opened, empty store (``storage``, from conftest.py). Times are passed in
+explicitly (leases, expiry), so nothing here depends on the wall clock or on timing.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,40 +18,13 @@ from storage import open_storage
 from storage.base import CommitOutcome, ExportRow, Job, SessionRecord, Storage, iso
 from storage.migrations import POSTGRES, SQLITE
 from storage.reporting import ReportQuery
-from tests.support.storage_backends import BACKENDS, SHARED
+from tests.support.storage_backends import SHARED
 
 T0 = datetime(2024, 3, 4, 10, 0, 0, 123456, tzinfo=UTC)
 EXPORT_COLUMNS = (
     "session_id, flow_id, flow_version, question_id, metric, value, text, platform, user_id, "
     "chat_id, locale, context, triggered_by, answered_at"
 ).split(", ")
-
-
-@pytest.fixture(params=list(BACKENDS))
-async def url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    async with BACKENDS[request.param](tmp_path) as fresh:
-        yield fresh
-
-
-@pytest.fixture
-async def storage(url: str) -> AsyncIterator[Storage]:
-    store = open_storage(url)
-    await store.open()
-    try:
-        yield store
-    finally:
-        await store.close()
-
-
-@pytest.fixture
-async def second(storage: Storage) -> AsyncIterator[Storage]:
-    """Another handle on the same store, as a second worker process would have."""
-    store = open_storage(storage.url)
-    await store.open()
-    try:
-        yield store
-    finally:
-        await store.close()
 
 
 def state(current: int | None = 0, **answers: Any) -> SessionState:
