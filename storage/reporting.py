@@ -27,6 +27,7 @@ long and ends where this one starts.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, NamedTuple
 
@@ -53,6 +54,7 @@ class ReportQuery(BaseModel):
     platform: str | None = None
     by: SegmentBy | None = None
     comments: int = Field(default=20, ge=0, le=1000)
+    themes: bool = False  # also every comment of the period, for the themes
     now: datetime | None = None
 
     @property
@@ -350,15 +352,16 @@ def _sessions(q: ReportQuery, d: _Sql) -> str:
     return f"WITH {cube} " + " UNION ALL ".join(parts)
 
 
-def _comments(q: ReportQuery, d: _Sql) -> str:
-    """The newest text answers, each with the first score answered in its session."""
+def _comments(q: ReportQuery, d: _Sql, section: str = "comments", limit: int = 0) -> str:
+    """The newest text answers (``limit``, default ``q.comments``), each with the first
+    score answered in its session."""
     first_score = (
         "SELECT MIN(x.question_index) FROM answers x WHERE x.session_id = a.session_id"
         f" AND x.metric IN {SCORED} AND {d.flag('x.skipped')} = 0 AND x.value IS NOT NULL"
     )
     period = d.in_range("a.answered_at", q.since, q.until)
     return (
-        "SELECT 'comments' AS section, a.session_id AS session_id, s.flow_id AS flow_id,"
+        f"SELECT '{section}' AS section, a.session_id AS session_id, s.flow_id AS flow_id,"
         " a.question_id AS question_id, a.text AS text, a.answered_at AS answered_at,"
         f" s.platform AS platform, s.locale AS locale, {d.agent()} AS agent,"
         " sc.question_id AS score_question_id, sc.metric AS score_metric,"
@@ -369,7 +372,8 @@ def _comments(q: ReportQuery, d: _Sql) -> str:
         f" AND sc.question_index = ({first_score})"
         f" WHERE a.metric = 'text' AND {d.flag('a.skipped')} = 0 AND a.text IS NOT NULL"
         f" AND {period}{d.filters(q)}"
-        f" ORDER BY {d.time('a.answered_at')} DESC, a.session_id LIMIT {d.param(q.comments)}"
+        f" ORDER BY {d.time('a.answered_at')} DESC, a.session_id"
+        f" LIMIT {d.param(limit or q.comments)}"
     )
 
 
@@ -377,12 +381,14 @@ def report_sql(query: ReportQuery, dialect: Dialect) -> list[Statement]:
     """The statements of a report. Run each (in any order, or concurrently) and file every
     row under its ``section`` column."""
     statements = []
-    builders = (
+    builders: list[tuple[str, Callable[[ReportQuery, _Sql], str]]] = [
         ("answers", _answers),
         ("unscored", _unscored),
         ("sessions", _sessions),
         ("comments", _comments),
-    )
+    ]
+    if query.themes:  # the newest 200,000 comments at most
+        builders.append(("themes", lambda q, d: _comments(q, d, "themes", 200_000)))
     for name, build in builders:
         d = _Sql(dialect)
         sql = build(query, d)

@@ -54,12 +54,17 @@ def report_cmd(
     comments: Annotated[
         bool, typer.Option("--comments", help="include the latest free-text answers")
     ] = False,
+    themes: Annotated[
+        bool, typer.Option("--themes", help="what unhappy vs happy customers' comments say")
+    ] = False,
     html: Annotated[
         Path | None, typer.Option("--html", help="also write the dashboard to this HTML file")
     ] = None,
     config: ConfigOpt = Path("config.yaml"),
 ) -> None:
-    """CSAT, NPS and CES with n and 95% intervals; response rate; drop-off per question."""
+    """CSAT, NPS and CES with n and 95% intervals, what changed (with --since: against the
+    previous period; with --by: each segment against everyone else); response rate; drop-off
+    per question; with --themes, the comment themes per flow."""
     if format not in get_args(Format):
         raise typer.BadParameter("expected table, json or csv", param_hint="--format")
     if by is not None and by not in get_args(SegmentBy):
@@ -73,6 +78,7 @@ def report_cmd(
         until=end,
         platform=platform,
         by=by,  # checked above
+        themes=themes,
         now=utcnow(),
     )
     report = run_async(_report(settings_from(config), query))

@@ -1,13 +1,15 @@
 """The report behind `surveybot report`, `GET /api/v1/report` and the dashboard.
 
 :func:`build_report` asks storage for grouped rows (:mod:`storage.reporting`: the database
-aggregates) and turns them into scores with :mod:`scoring`: every score with its n and 95%
-interval, per flow and question, per segment, per ISO week, plus the survey funnel, drop-off per
-question, answer distributions and the latest comments. Renderers live in
-:mod:`bot.reports.format` (table, JSON, CSV) and :mod:`bot.web.dashboard` (HTML).
+aggregates) and turns them into scores with :mod:`bot.survey.scoring`: every score with its n
+and 95% interval, per flow and question, per segment, per ISO week, plus the survey funnel,
+drop-off per question, answer distributions, the latest comments and (on request) the comment
+themes (:mod:`bot.reports.themes`). The model is in :mod:`bot.reports.model`; renderers in
+:mod:`bot.reports.format` (table, JSON, CSV) and :mod:`bot.reports.page` (HTML).
 
-Score cards compare with the previous period of the same length (``since`` given): the change
-is ``value - previous value`` in the score's units (CSAT and rates in percentage points).
+What changed (:mod:`bot.survey.change`): score cards against the previous period of the same
+length (``since`` given); segment lines against everyone else in the period, whose aggregates
+are the flow's minus the segment's (counts and sums add up).
 """
 
 from __future__ import annotations
@@ -16,151 +18,28 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
-
-from bot.survey.flow import Choice, Flow
-from bot.survey.loader import FlowRegistry
-from bot.survey.scoring import (
-    Metric,
-    Score,
-    ces_from_sums,
-    csat_from_counts,
-    nps_from_totals,
-    wilson,
+from bot.reports.model import (
+    Bucket,
+    Comment,
+    Distribution,
+    QuestionFunnel,
+    Rate,
+    Report,
+    Response,
+    ScoreLine,
+    Trend,
 )
+from bot.reports.themes import CommentIn, themes
+from bot.survey.change import compare
+from bot.survey.flow import Choice, Flow, localize
+from bot.survey.loader import FlowRegistry
+from bot.survey.scoring import Score, ces_from_sums, csat_from_counts, nps_from_totals
 from storage.base import Storage, parse_iso, utcnow
-from storage.reporting import ReportQuery, ReportRows, SegmentBy
+from storage.reporting import ReportQuery, ReportRows
 
+__all__ = ["Report", "ScoreLine", "build_report", "score_of"]
 NO_SEGMENT = "(none)"  # an agent/locale that was not recorded
-
-
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class Rate(_Frozen):
-    """``count`` of ``n`` in percent with its Wilson interval; value None when n == 0."""
-
-    count: int
-    n: int
-    value: float | None
-    low: float | None = None
-    high: float | None = None
-
-    @classmethod
-    def of(cls, count: int, n: int) -> Rate:
-        ci = wilson(count, n)
-        if ci is None:
-            return cls(count=count, n=n, value=None)
-        return cls(count=count, n=n, value=100 * count / n, low=100 * ci[0], high=100 * ci[1])
-
-    def label(self) -> str:
-        if self.value is None or self.low is None or self.high is None:
-            return f"no data (n={self.n})"
-        return f"{self.value:.1f}% (95% CI {self.low:.1f}–{self.high:.1f}, n={self.n})"
-
-
-class ScoreLine(_Frozen):
-    """The score of one scored question (of one segment, or of one week)."""
-
-    flow_id: str
-    question_id: str
-    metric: Metric
-    segment: str | None = None
-    score: Score
-    previous: Score | None = None
-    change: float | None = None
-
-    @property
-    def title(self) -> str:
-        return f"{self.metric.upper()} · {self.flow_id}/{self.question_id}"
-
-
-class Trend(_Frozen):
-    flow_id: str
-    question_id: str
-    metric: Metric
-    weeks: list[ScoreLine]  # segment = the Monday of the ISO week (YYYY-MM-DD)
-
-
-class Bucket(_Frozen):
-    label: str
-    count: int
-
-
-class Distribution(_Frozen):
-    """Answers per value over the whole scale (zeros included), or per choice option."""
-
-    flow_id: str
-    question_id: str
-    metric: str
-    scale_min: int | None = None
-    scale_max: int | None = None
-    buckets: list[Bucket]
-
-    @property
-    def n(self) -> int:
-        return sum(b.count for b in self.buckets)
-
-
-class Response(_Frozen):
-    """Sessions sent in the period and what became of them; rate = completed / sent."""
-
-    flow_id: str
-    segment: str | None = None
-    sent: int
-    completed: int
-    expired: int
-    active: int
-    rate: Rate
-
-
-class QuestionFunnel(_Frozen):
-    """Of the sessions that reached the question (answered, skipped, or stopped there):
-    completion = answered / reached; drop-off = expired there / reached; pending = still
-    waiting for an answer there."""
-
-    flow_id: str
-    index: int
-    question_id: str
-    metric: str | None
-    reached: int
-    answered: int
-    skipped: int
-    abandoned: int
-    pending: int
-    completion: Rate
-    drop_off: Rate
-
-
-class Comment(_Frozen):
-    answered_at: datetime
-    flow_id: str
-    question_id: str
-    text: str
-    platform: str
-    locale: str
-    agent: str | None
-    score: str | None  # the session's first score, e.g. "NPS 3/10", "CSAT yes"
-
-
-class Report(_Frozen):
-    generated_at: datetime
-    flow_id: str | None
-    platform: str | None
-    by: SegmentBy | None
-    since: datetime | None
-    until: datetime | None
-    previous_since: datetime | None
-    previous_until: datetime | None
-    scores: list[ScoreLine]
-    segments: list[ScoreLine]
-    trends: list[Trend]
-    distributions: list[Distribution]
-    response: list[Response]
-    response_segments: list[Response]
-    questions: list[QuestionFunnel]
-    comments: list[Comment]
+SUMS = ("n", "top", "promoters", "detractors", "total", "total_sq", "agree")
 
 
 async def build_report(
@@ -182,6 +61,8 @@ async def build_report(
         for line in _score_lines(_get(rows, "scores"))
     ]
     before = query.previous
+    names = {f: flow.name for f in registry.ids() if (flow := registry.get(f))} if registry \
+        else {}  # fmt: skip
     return Report(
         generated_at=now,
         flow_id=query.flow_id,
@@ -192,13 +73,15 @@ async def build_report(
         previous_since=before[0] if before else None,
         previous_until=before[1] if before else None,
         scores=scores,
-        segments=_score_lines(_get(rows, "segments"), segmented=True),
+        segments=_versus_others(_get(rows, "segments"), _get(rows, "scores")),
         trends=_trends(_get(rows, "trend")),
         distributions=_distributions(_get(rows, "distribution"), registry),
         response=[_response(r, False) for r in _sorted(_get(rows, "funnel"))],
         response_segments=[_response(r, True) for r in _sorted(_get(rows, "funnel_segments"))],
         questions=_questions(_get(rows, "questions") + _get(rows, "stopped"), registry),
         comments=[_comment(r) for r in _get(rows, "comments")],
+        flow_names=names,
+        themes=themes(_comment_in(r) for r in _get(rows, "themes")),
     )
 
 
@@ -246,11 +129,28 @@ def _seg(value: Any) -> str:
 
 
 def _compare(line: ScoreLine, previous: Score | None) -> ScoreLine:
-    if previous is None or previous.value is None or line.score.value is None:
-        return line.model_copy(update={"previous": previous})
-    return line.model_copy(
-        update={"previous": previous, "change": line.score.value - previous.value}
-    )
+    change = None if previous is None else compare(line.score, previous, "previous period")
+    return line.model_copy(update={"previous": previous, "change": change})
+
+
+def _versus_others(
+    segments: list[dict[str, Any]], overall: list[dict[str, Any]]
+) -> list[ScoreLine]:
+    """Segment lines, each compared with the rest of its question's answers."""
+    totals = {(r["flow_id"], r["question_id"]): r for r in overall}
+    lines = _score_lines(segments, segmented=True)
+    rows = sorted(segments, key=lambda r: (r["flow_id"], r["question_index"], r["question_id"],
+                                           _seg(r["segment"])))  # fmt: skip
+    out = []
+    for line, row in zip(lines, rows, strict=True):
+        total = totals.get((line.flow_id, line.question_id))
+        if total is None:
+            out.append(line)
+            continue
+        rest = {**row, **{k: int(total[k] or 0) - int(row[k] or 0) for k in SUMS}}
+        change = compare(line.score, score_of(rest), "everyone else")
+        out.append(line.model_copy(update={"versus_others": change}))
+    return out
 
 
 def _trends(rows: list[dict[str, Any]]) -> list[Trend]:
@@ -306,14 +206,16 @@ def _distributions(rows: list[dict[str, Any]], registry: FlowRegistry | None) ->
 
 
 def _choice_buckets(group: list[dict[str, Any]], flow: Flow | None, qid: str) -> list[Bucket]:
+    """Options in the flow's order, each with its text in the flow's first locale."""
     counts = {str(r["option"]): int(r["n"]) for r in group}
-    order: list[str] = []
+    texts: dict[str, str] = {}
     if flow is not None:
         for question in flow.questions:
             if question.id == qid and isinstance(question, Choice):
-                order = [o.id for o in question.options]
-    order += sorted(set(counts) - set(order))
-    return [Bucket(label=o, count=counts.get(o, 0)) for o in order]
+                texts = {o.id: localize(o.text, flow.fallback, flow.fallback)
+                         for o in question.options}  # fmt: skip
+    order = [*texts, *sorted(set(counts) - set(texts))]
+    return [Bucket(label=o, count=counts.get(o, 0), text=texts.get(o)) for o in order]
 
 
 def _flow(registry: FlowRegistry | None, flow_id: str) -> Flow | None:
@@ -372,6 +274,21 @@ def _questions(rows: list[dict[str, Any]], registry: FlowRegistry | None) -> lis
             )
         )
     return out
+
+
+def _comment_in(r: dict[str, Any]) -> CommentIn:
+    def num(key: str) -> int | None:
+        return None if r[key] is None else int(r[key])
+
+    return CommentIn(
+        flow_id=r["flow_id"],
+        text=r["text"],
+        locale=r["locale"] or "",
+        metric=r["score_metric"],
+        value=num("score_value"),
+        scale_min=num("score_scale_min"),
+        scale_max=num("score_scale_max"),
+    )
 
 
 def _comment(r: dict[str, Any]) -> Comment:

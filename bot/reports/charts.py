@@ -16,7 +16,7 @@ import matplotlib
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from bot.reports.build import Distribution, Trend
+from bot.reports.model import Distribution, Trend
 
 matplotlib.use("Agg")
 matplotlib.rcParams["svg.hashsalt"] = "surveybot"  # stable element ids between renders
@@ -82,6 +82,11 @@ def trend_svg(trend: Trend) -> str:
     hi = [s.high if s and s.high is not None else y for s, y in zip(scores, ys, strict=True)]
     xs = list(range(len(weeks)))
     ax.fill_between(xs, lo, hi, color=BAND, alpha=0.8, linewidth=0, label="95% CI")
+    for x in xs:  # a week with no neighbour has no band to join: draw it as a box
+        alone = all(not 0 <= i < len(xs) or ys[i] != ys[i] for i in (x - 1, x + 1))
+        if ys[x] == ys[x] and alone:  # (NaN != NaN: a week without answers)
+            ax.fill_between([x - 0.3, x + 0.3], lo[x], hi[x], color=BAND, alpha=0.8,
+                            linewidth=0)  # fmt: skip
     ax.plot(xs, ys, color=ACCENT, marker="o", markersize=3.5, linewidth=1.6, label="score")
     if len(weeks) <= 16:  # every point with its n, while there is room for it
         for x, y, score in zip(xs, ys, scores, strict=True):
@@ -111,7 +116,7 @@ def distribution_svg(dist: Distribution) -> str:
     fig = _figure(height=2.3)
     ax = fig.add_subplot()
     _style(ax)
-    labels = [b.label for b in dist.buckets]
+    labels = [b.text or b.label for b in dist.buckets]
     counts = [b.count for b in dist.buckets]
     colours = [_bar_colour(dist, b.label) for b in dist.buckets]
     bars = ax.bar(labels, counts, color=colours, width=0.7)

@@ -4,8 +4,12 @@ JSON is the report model itself (the same document as ``GET /api/v1/report``). C
 table, a row per figure: ``section`` says what the row is (``score``, ``segment``, ``week``,
 ``response``, ``response_segment``, ``completion``, ``drop_off``, and with comments
 ``comment``: the text, with the session's score in ``score`` and the platform in
-``segment``); ``value``/``low``/``high`` are in the figure's units (percent for CSAT and
-rates, points for NPS, the mean for CES) and ``n`` is what it is computed from.
+``segment``; with themes ``theme``: the term in ``text``, its side in ``segment``, its
+z-score in ``value`` and its comments in ``count``); ``value``/``low``/``high`` are in the
+figure's units (percent for CSAT and rates, points for NPS, the mean for CES) and ``n`` is
+what it is computed from. Score rows carry their comparison (with the previous period for
+``score``, with everyone else for ``segment``): ``difference``, its ``difference_low`` and
+``difference_high``, ``p_value``, ``change`` (the plain word) and ``more_answers``.
 """
 
 from __future__ import annotations
@@ -19,7 +23,9 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from bot.reports.build import Rate, Report, ScoreLine
+from bot.reports.model import Rate, Report, ScoreLine
+from bot.reports.themes import FlowThemes
+from bot.survey.change import Change
 from bot.survey.scoring import Score
 
 CSV_COLUMNS = [
@@ -39,6 +45,12 @@ CSV_COLUMNS = [
     "answered_at",
     "score",
     "text",
+    "difference",
+    "difference_low",
+    "difference_high",
+    "p_value",
+    "change",
+    "more_answers",
 ]
 PLACES = {"csat": 1, "nps": 1, "ces": 2}
 
@@ -61,12 +73,19 @@ def fmt_ci(score: Score) -> str:
     return f"{score.low:.{p}f}{sep}{score.high:.{p}f}"
 
 
-def fmt_change(line: ScoreLine) -> str:
-    if line.change is None:
-        return "—" if line.previous is None or line.previous.value is None else "no data"
-    p = PLACES[line.metric]
-    unit = " pts" if line.metric != "ces" else ""
-    return f"{line.change:+.{p}f}{unit}"
+def fmt_change(change: Change | None, previous: Score | None = None) -> str:
+    """``+2.2 pts (95% CI −30.1 to 34.5), up, not significant (n too small)``."""
+    if change is not None:
+        return change.label()
+    return "—" if previous is None or previous.value is None else "no data"
+
+
+def fmt_shares(score: Score) -> str:
+    """NPS promoters / passives / detractors in percent, e.g. ``50% / 28% / 22%``."""
+    shares = [score.share(g) for g in ("promoters", "passives", "detractors")]
+    if any(s is None for s in shares):
+        return ""
+    return " / ".join(f"{s:.0f}%" for s in shares if s is not None)
 
 
 def fmt_rate(rate: Rate) -> str:
@@ -117,11 +136,13 @@ def _score_rows(lines: list[ScoreLine], segmented: bool, compare: bool) -> list[
     rows = []
     for line in lines:
         s = line.score
-        agree = "" if s.agree_pct is None else f"{s.agree_pct:.1f}%"
+        extra = f"{s.agree_pct:.1f}% agree" if s.agree_pct is not None else fmt_shares(s)
         row = [line.segment or ""] if segmented else []
         row += [line.flow_id, line.question_id, line.metric.upper(), fmt_value(s), fmt_ci(s),
-                str(s.n), agree]  # fmt: skip
-        rows.append([*row, fmt_change(line)] if compare else row)
+                str(s.n), extra]  # fmt: skip
+        if segmented:
+            row.append(fmt_change(line.versus_others))
+        rows.append([*row, fmt_change(line.change, line.previous)] if compare else row)
     return rows
 
 
@@ -132,13 +153,14 @@ def render_table(report: Report, console: Console, comments: bool = False) -> No
     if not report.scores and not report.response:
         console.print("no answers or surveys sent match these filters")
         return
-    columns = ["Flow", "Question", "Metric", "Score", "95% CI", "n", "CES agree"]
+    columns = ["Flow", "Question", "Metric", "Score", "95% CI", "n", "Agree / P·P·D"]
     compare = report.previous_since is not None
-    console.print(_table("Scores", columns + (["Δ previous"] if compare else []),
+    console.print(_table("Scores", columns + (["vs previous period"] if compare else []),
                          _score_rows(report.scores, False, compare), 3))  # fmt: skip
     if report.by and report.segments:
-        console.print(_table(f"By {report.by}", [report.by.title(), *columns],
-                             _score_rows(report.segments, True, False), 4))  # fmt: skip
+        console.print(_table(f"By {report.by}", [report.by.title(), *columns,
+                             "vs everyone else"], _score_rows(report.segments, True, False),
+                             4))  # fmt: skip
     seg = ["Segment"] if report.by else []
     response = [
         [r.flow_id, *([r.segment or "all"] if report.by else []), str(r.sent), str(r.completed),
@@ -157,6 +179,8 @@ def render_table(report: Report, console: Console, comments: bool = False) -> No
     names = ["Flow", "#", "Question", "Reached", "Answered", "Skipped", "Expired", "Completion",
              "Drop-off"]  # fmt: skip
     console.print(_table(title, names, questions, 3))
+    for flow in report.themes:
+        console.print(themes_table(flow, report.flow_name(flow.flow_id)))
     if comments:
         table = Table(title="Latest comments", title_justify="left", box=box.SIMPLE_HEAD)
         for name in ("When (UTC)", "Flow", "Score", "Platform", "Agent", "Comment"):
@@ -173,6 +197,33 @@ def render_table(report: Report, console: Console, comments: bool = False) -> No
         console.print(table)
 
 
+def themes_table(flow: FlowThemes, name: str) -> Table:
+    """What unhappy and happy customers' comments say, side by side."""
+    title = (f"Comment themes · {name}: {flow.negative_name} ({flow.negative_comments} comments)"
+             f" vs {flow.positive_name} ({flow.positive_comments})")  # fmt: skip
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
+    for column in ("Side", "Theme", "Comments", "Other side", "z", "Examples"):
+        table.add_column(column, justify="right" if column in ("Comments", "Other side", "z")
+                         else "left", overflow="fold")  # fmt: skip
+    for side, themes in ((flow.negative_name, flow.negative), (flow.positive_name, flow.positive)):
+        for t in themes:
+            examples = " | ".join(f"“{e}”" for e in t.examples)
+            table.add_row(side, t.label, str(t.count), str(t.other_count), f"{t.z:.1f}", examples)
+    if not flow.negative and not flow.positive:
+        both = flow.negative_comments and flow.positive_comments
+        table.add_row("—", "no words set the sides apart yet" + ("" if both else
+                      " (needs comments from both sides)"), "", "", "", "")  # fmt: skip
+    return table
+
+
+def _change_columns(change: Change | None) -> dict[str, Any]:
+    if change is None:
+        return {}
+    return {"difference": change.difference, "difference_low": change.low,
+            "difference_high": change.high, "p_value": change.p_value, "change": change.word,
+            "more_answers": change.more}  # fmt: skip
+
+
 def csv_rows(report: Report, comments: bool = False) -> Iterator[dict[str, Any]]:
     for section, lines in (
         ("score", report.scores),
@@ -182,6 +233,7 @@ def csv_rows(report: Report, comments: bool = False) -> Iterator[dict[str, Any]]
         for line in lines:
             s = line.score
             yield {
+                **_change_columns(line.change or line.versus_others),
                 "section": section,
                 "flow_id": line.flow_id,
                 "question_id": line.question_id,
@@ -228,6 +280,13 @@ def csv_rows(report: Report, comments: bool = False) -> Iterator[dict[str, Any]]
                 "score": c.score,
                 "text": c.text,
             }
+
+    for flow in report.themes:
+        for side, themes in (("negative", flow.negative), ("positive", flow.positive)):
+            for t in themes:
+                yield {"section": "theme", "flow_id": flow.flow_id, "metric": flow.metric,
+                       "segment": side, "value": t.z, "count": t.count,
+                       "text": t.label}  # fmt: skip
 
 
 def _rate(rate: Rate) -> dict[str, Any]:

@@ -4,7 +4,8 @@ copy `surveybot report --html FILE` writes.
 Both routes take the same filters in the query string: ``flow``, ``period`` (``7d``, ``30d``,
 ``90d``, ``365d`` or ``all``; default 30d), or ``since``/``until`` (ISO 8601, UTC unless they
 say otherwise; they win over ``period``), ``platform`` and ``by`` (platform, agent, locale,
-week; default platform). The page is rendered on the server (Jinja2, charts as inline SVG from
+week; default platform); the API also ``themes=true`` (the dashboard always shows the comment
+themes). The page is rendered on the server (Jinja2, charts as inline SVG from
 matplotlib): no JavaScript, no CDN, and the static copy opens offline.
 
 Access: with ``SURVEYBOT_API_TOKEN`` set, both routes want it, like the rest of /api/v1: as
@@ -144,9 +145,10 @@ def router(svc: Services) -> APIRouter:
             platform=platform,
             by=by,
             now=utcnow(),
-        )
+        ).model_copy(update={"themes": True})
         report = await report_for(query)
-        flows = sorted({*svc.registry.ids(), *(s.flow_id for s in report.scores)})
+        flows = sorted({*svc.registry.ids(), *(s.flow_id for s in report.scores)},
+                       key=report.flow_name)  # fmt: skip
         form = Form(
             flows=flows,
             flow=query.flow_id,
@@ -168,19 +170,20 @@ def router(svc: Services) -> APIRouter:
         until: Until = None,
         platform: PlatformQ = None,
         by: By = None,
+        themes: Annotated[bool, Query(description="also the comment themes per flow")] = False,
     ) -> Report:
-        """Every score with its n and 95% interval, per flow and question, per segment and
-        week; response rate, drop-off per question, distributions, latest comments."""
-        return await report_for(
-            query_from(
-                flow=flow,
-                period=period,
-                since=since,
-                until=until,
-                platform=platform,
-                by=by,
-                now=utcnow(),
-            )
+        """Every score with its n and 95% interval, compared with the previous period (and a
+        segment with everyone else), per flow and question, per segment and week; response
+        rate, drop-off per question, distributions, latest comments, comment themes."""
+        query = query_from(
+            flow=flow,
+            period=period,
+            since=since,
+            until=until,
+            platform=platform,
+            by=by,
+            now=utcnow(),
         )
+        return await report_for(query.model_copy(update={"themes": themes}))
 
     return routes

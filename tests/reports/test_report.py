@@ -76,8 +76,8 @@ def exported(workdir: Path) -> list[Row]:
 
 
 def expected(metric: str, values: list[int]) -> Row:
-    """Score, interval and n from the answers themselves (the formulas of DESIGN.md, with
-    scipy's Wilson interval), clipped to the scale like the report."""
+    """Score, interval and n from the answers themselves (the formulas of docs/reporting.md,
+    with scipy's Wilson and t intervals), clipped to the scale like the report."""
     n = len(values)
     if metric == "csat":
         satisfied = sum(1 for v in values if v == 1)
@@ -86,11 +86,17 @@ def expected(metric: str, values: list[int]) -> Row:
     if metric == "nps":
         each = [1 if v >= 9 else -1 if v <= 6 else 0 for v in values]
         mean, half = statistics.fmean(each), Z * math.sqrt(statistics.pvariance(each) / n)
-        return {"value": 100 * mean, "low": max(-100, 100 * (mean - half)),
-                "high": min(100, 100 * (mean + half)), "n": n}  # fmt: skip
-    mean, half = statistics.fmean(values), Z * statistics.stdev(values) / math.sqrt(n)
+        # adjusted Wald: the answers plus 3/4 of a promoter, 3/4 of a detractor, 3/2 passive
+        p, d = (each.count(1) + 0.75) / (n + 3), (each.count(-1) + 0.75) / (n + 3)
+        adj = Z * math.sqrt((p + d - (p - d) ** 2) / (n + 3))
+        return {"value": 100 * mean, "low": max(-100, 100 * (p - d - adj)),
+                "high": min(100, 100 * (p - d + adj)), "n": n,
+                "wald_low": max(-100, 100 * (mean - half)),
+                "wald_high": min(100, 100 * (mean + half))}  # fmt: skip
+    mean, sd = statistics.fmean(values), statistics.stdev(values)
+    low, high = stats.t.interval(0.95, n - 1, loc=mean, scale=sd / math.sqrt(n))
     agree = 100 * sum(1 for v in values if v >= 5) / n
-    return {"value": mean, "low": max(1, mean - half), "high": min(7, mean + half), "n": n,
+    return {"value": mean, "low": max(1, low), "high": min(7, high), "n": n,
             "agree_pct": agree}  # fmt: skip
 
 
@@ -189,7 +195,12 @@ def test_since_and_until_select_a_week_and_compare_it_with_the_week_before(
     for line in week1["scores"]:
         key = (line["flow_id"], line["question_id"])
         assert line["previous"] == before[key]
-        assert line["change"] == pytest.approx(now[key]["value"] - before[key]["value"])
+        change = line["change"]
+        assert change["difference"] == pytest.approx(now[key]["value"] - before[key]["value"])
+        assert change["against"] == "previous period"
+        assert change["low"] < change["difference"] < change["high"] or line["metric"] == "nps"
+        assert change["word"] in ("up, not significant (n too small)",
+                                  "down, not significant (n too small)")  # fmt: skip
     nps = next(s for s in week1["scores"] if s["metric"] == "nps")
     assert (nps["score"]["value"], nps["previous"]["value"]) == (25.0, 20.0)
     assert {r["flow_id"]: r["sent"] for r in week1["response"]} == {"nps": 10, "csat": 6,
@@ -198,10 +209,15 @@ def test_since_and_until_select_a_week_and_compare_it_with_the_week_before(
 
 def test_the_table_shows_every_score_with_its_interval_and_n(workdir: Path) -> None:
     table = surveybot(workdir, "report", "--since", "2024-03-11", "--until", "2024-03-17")
-    assert "Scores" in table and "95% CI" in table and "Δ previous" in table
+    assert "Scores" in table and "95% CI" in table and "vs previous period" in table
     nps = next(line for line in table.splitlines() if " NPS " in line)
-    assert nps.split() == ["nps", "score", "NPS", "25.0", "-32.5", "to", "82.5", "8", "+5.0",
-                           "pts"]  # fmt: skip
+    # 4 promoters, 2 passives, 2 detractors (NPS 25, adjusted Wald -29.4 to 65.8), 5 points
+    # up on the week before: not significant with 8 answers
+    assert nps.split()[:13] == ["nps", "score", "NPS", "25.0", "-29.4", "to", "65.8", "8",
+                                "50%", "/", "25%", "/", "25%"]  # fmt: skip
+    assert nps.rstrip().endswith(
+        "+5.0 pts (95% CI -63.2 to 68.8), up, not significant (n too small)"
+    )
     assert "Completion and drop-off per question" in table and "Latest comments" not in table
 
 
