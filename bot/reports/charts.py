@@ -85,7 +85,7 @@ def trend_svg(trend: Trend) -> str:
     for x in xs:  # a week with no neighbour has no band to join: draw it as a box
         alone = all(not 0 <= i < len(xs) or ys[i] != ys[i] for i in (x - 1, x + 1))
         if ys[x] == ys[x] and alone:  # (NaN != NaN: a week without answers)
-            ax.fill_between([x - 0.3, x + 0.3], lo[x], hi[x], color=BAND, alpha=0.8,
+            ax.fill_between([x - 0.2, x + 0.2], lo[x], hi[x], color=BAND, alpha=0.8,
                             linewidth=0)  # fmt: skip
     ax.plot(xs, ys, color=ACCENT, marker="o", markersize=3.5, linewidth=1.6, label="score")
     if len(weeks) <= 16:  # every point with its n, while there is room for it

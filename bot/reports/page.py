@@ -85,7 +85,7 @@ def detail(change: ScoreChange | None) -> str:
         places = 2 if change.metric == "ces" else 1
         parts.append(f"95% CI {change.low:+.{places}f} to {change.high:+.{places}f}")
     if change.more and not change.significant:
-        parts.append(f"{change.more} more answers would show a change this size")
+        parts.append(f"{change.more:,} more answers would show a change this size")
     return " · ".join(parts)
 
 
@@ -115,7 +115,7 @@ def render_html(report: Report, form: Form | None = None) -> str:
         for t in report.trends
     ]
     distributions = [
-        (f"{name(d.flow_id)} / {d.question_id} (n={d.n})", Markup(distribution_svg(d)))
+        (f"{name(d.flow_id)} / {d.question_id} (n={d.n})", Markup(distribution_svg(d)), d)
         for d in report.distributions
         if d.n
     ]

@@ -32,6 +32,7 @@ from bot.chat import Address, Platform
 from bot.conversation.dispatch import TriggerResult
 from bot.conversation.runtime import UnknownFlow
 from bot.settings import ConfigError
+from bot.web import docs
 from storage.base import SessionRecord, SessionStatus
 
 log = logging.getLogger(__name__)
@@ -175,7 +176,10 @@ def create_app(svc: Services, routers: Sequence[APIRouter] = ()) -> FastAPI:
         title="surveybot",
         version="1",
         description="Trigger CSAT/NPS/CES surveys in Telegram and Slack; read their status.",
+        docs_url=None,  # served by bot.web.docs from local assets: works offline
+        redoc_url=None,
     )
+    app.include_router(docs.router(app.title))
     app.state.services = svc
     api = APIRouter(prefix="/api/v1", dependencies=[Depends(authorized)], responses=_AUTH_ERRORS)
 

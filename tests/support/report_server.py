@@ -14,6 +14,7 @@ from fastapi import FastAPI
 
 from bot.app import services
 from bot.settings import load_settings
+from bot.web import docs
 from bot.web.dashboard import router
 
 
@@ -28,8 +29,8 @@ class _Uvicorn(uvicorn.Server):
 
 
 class Server:
-    """uvicorn on 127.0.0.1 (a free port) serving an app with just the dashboard router; the
-    services live in the server's own thread and event loop."""
+    """uvicorn on 127.0.0.1 (a free port) serving an app with the dashboard router and the
+    offline API docs; the services live in the server's own thread and event loop."""
 
     def __init__(self, config: Path) -> None:
         self.config = config
@@ -47,7 +48,8 @@ class Server:
 
     async def _serve(self) -> None:
         async with services(load_settings(self.config)) as svc:
-            app = FastAPI()
+            app = FastAPI(title="surveybot", docs_url=None, redoc_url=None)
+            app.include_router(docs.router(app.title))
             app.include_router(router(svc))
             config = uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None,
                                     access_log=False)  # fmt: skip
