@@ -48,6 +48,12 @@ class Prompt(_Frozen):
     mention: str | None = None  # display name of the addressed customer, in group chats
     locale: str = "en"
 
+    @property
+    def buttons(self) -> tuple[Button, ...]:
+        """Every button in display order, the Skip button last."""
+        answers = tuple(b for row in self.rows for b in row)
+        return (*answers, self.skip) if self.skip is not None else answers
+
 
 class Settled(_Frozen):
     """A tapped question once it has its answer, shown in place of the message with buttons:

@@ -169,12 +169,12 @@ class RuntimeSurface:
 
     def _question(self, who: str) -> Prompt:
         user = self._user(who)
-        prompts = [p for p in self.adapter.prompts(user) if p.rows]
+        prompts = [p for p in self.adapter.prompts(user) if p.buttons]
         assert prompts, f"runtime: no question with buttons for {user}"
         return prompts[-1]
 
     async def tap(self, who: str, label: str) -> None:
-        buttons = [b for row in self._question(who).rows for b in row if b.label == label]
+        buttons = [b for b in self._question(who).buttons if b.label == label]
         assert buttons, f"runtime: no button {label!r} on {self._question(who)}"
         await self._handle(who, kind="tap", payload=buttons[0].payload)
 
@@ -203,7 +203,7 @@ class RuntimeSurface:
         if isinstance(last, str):
             return Seen(last)
         text = f"{last.hint}\n\n{last.text}" if last.hint else last.text
-        return Seen(text, tuple(b.label for row in last.rows for b in row))
+        return Seen(text, tuple(b.label for b in last.buttons))
 
     def tapped_now(self, who: str) -> str:
         settled = [t for inbound, t in self.adapter.settled if inbound.user_id == self._user(who)]
