@@ -1,0 +1,203 @@
+"""Scenario 3 of bench/pipeline_bench.py: a bulk send through the HTTP API while customers answer.
+
+A helpdesk requests ``--bulk`` NPS surveys (``POST /api/v1/surveys``, one per customer who has
+started the bot, ``--post-concurrency`` requests at a time) while ``--bulk-customers``
+customers answer NPS themselves at once (a finished customer is replaced by a new one) until
+every bulk survey's question has reached the fake. Reported: interactive step p50/p99 per step,
+the bulk send rate (first to last bulk question) against the rate surveybot is configured to
+send at, the rate of all sendMessage calls in that window, and 429s from the fake.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.pipeline_bots import (
+    SURVEY_METHODS,
+    call_counts,
+    configured_rate,
+    free_port,
+    new_fake,
+    surveybot,
+    surveybot_limits,
+    too_many_requests,
+)
+from bench.pipeline_customers import STEPS, Outcome, Watch, answer_survey, percentile
+
+BULK_IDS = 7_000_000  # bulk recipients' user ids start here; interactive customers at 1_000_000
+THANKS = "Thank you for taking the time to answer!"
+
+
+async def post_surveys(url: str, token: str, users: list[int], concurrency: int) -> Counter[str]:
+    """Request one NPS survey per user; counts of the API's answers (status or HTTP code)."""
+    gate = asyncio.Semaphore(concurrency)
+    outcomes: Counter[str] = Counter()
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=120) as client:
+
+        async def post(user: int) -> None:
+            body = {
+                "flow": "nps",
+                "platform": "telegram",
+                "user": str(user),
+                "idempotency_key": f"bulk-{user}",
+                "context": {"ticket_id": str(user)},
+            }
+            async with gate:
+                try:
+                    response = await client.post("/api/v1/surveys", json=body)
+                except httpx.HTTPError as exc:
+                    outcomes[f"error {type(exc).__name__}"] += 1
+                    return
+            if response.status_code == 202:
+                outcomes[str(response.json().get("status"))] += 1
+            else:
+                outcomes[f"HTTP {response.status_code}"] += 1
+
+        await asyncio.gather(*(post(u) for u in users))
+    return outcomes
+
+
+async def healthy(url: str, patience: float = 60.0) -> None:
+    deadline = time.monotonic() + patience
+    async with httpx.AsyncClient(base_url=url) as client:
+        while time.monotonic() < deadline:
+            try:
+                if (await client.get("/healthz")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.05)
+    raise RuntimeError(f"surveybot's HTTP server at {url} did not answer /healthz")
+
+
+async def bulk(args: argparse.Namespace) -> dict[str, Any]:
+    limits = surveybot_limits(args.limits)
+    strict_on = args.strict_fake != "off"
+    fake, strict = new_fake(strict_on)
+    await fake.start()
+    watch = Watch(fake).start()
+    port = args.port or free_port()
+    outcomes: list[Outcome] = []
+    with tempfile.TemporaryDirectory(prefix="pipeline-bulk-") as tmp:
+        proc = surveybot(fake, Path(tmp), limits, port, args.api_token)
+        rate = configured_rate(Path(tmp) / "config.yaml", proc.env)
+        recipients = [BULK_IDS + i for i in range(args.bulk)]
+        for user in recipients:
+            fake.user(user, f"Recipient {user}", "en")
+        try:
+            await proc.start()
+            await healthy(f"http://127.0.0.1:{port}")
+            finished = asyncio.Event()
+            ids = itertools.count(1_000_000)
+
+            async def customer() -> None:
+                while not finished.is_set():
+                    outcomes.append(
+                        await answer_survey(
+                            fake, watch, next(ids), "/start nps", THANKS, args.step_timeout
+                        )
+                    )
+
+            began = time.monotonic()
+            crowd = [asyncio.create_task(customer()) for _ in range(args.bulk_customers)]
+            posted = await post_surveys(
+                f"http://127.0.0.1:{port}", args.api_token, recipients, args.post_concurrency
+            )
+            posting = time.monotonic() - began
+            limit = time.monotonic() + max(60.0, 3 * args.bulk / (rate or 30.0))
+            while time.monotonic() < limit:
+                watch.poll()
+                if all(watch.count(u) for u in recipients):
+                    break
+                await asyncio.sleep(0.1)
+            finished.set()
+            await asyncio.gather(*crowd)
+        finally:
+            await proc.stop()
+            await watch.stop()
+            await fake.stop()
+    sends = sorted(t for u in recipients if (t := watch.first_at(u)) is not None)
+    span = sends[-1] - sends[0] if len(sends) > 1 else 0.0
+    bulk_rate = (len(sends) - 1) / span if span else None
+    in_window = sum(
+        1
+        for c in fake.method_calls("sendMessage")
+        if c.status == 200 and sends and sends[0] <= c.at <= sends[-1]
+    )
+    completed = sum(o.completed for o in outcomes)
+    calls = call_counts(fake)
+    calls["sendMessage"] -= sum(watch.count(u) for u in recipients)  # bulk, not survey costs
+    steps = {}
+    for step in STEPS:
+        lat = [o.latencies[step] for o in outcomes if step in o.latencies]
+        steps[step] = {
+            "p50_ms": 1000 * percentile(lat, 50),
+            "p99_ms": 1000 * percentile(lat, 99),
+            "n": len(lat),
+        }
+    return {
+        "scenario": "bulk",
+        "limits": args.limits,
+        "notes": limits.notes,
+        "strict_fake": strict,
+        "requested": args.bulk,
+        "api_answers": dict(posted),
+        "posting_s": posting,
+        "bulk_sent": len(sends),
+        "bulk_span_s": span,
+        "bulk_rate": bulk_rate,
+        "configured_rate": rate,
+        "bulk_rate_ratio": bulk_rate / rate if bulk_rate and rate else None,
+        "all_sends_rate": in_window / span if span else None,
+        "customers": len(outcomes),
+        "completed": completed,
+        "steps": steps,
+        "calls_per_survey": {
+            m: calls[m] / completed if completed else None for m in SURVEY_METHODS
+        },
+        "429s": too_many_requests(fake),
+        "errors": [o.error for o in outcomes if o.error][:3],
+    }
+
+
+def print_bulk(f: dict[str, Any]) -> None:
+    def num(value: float | None, spec: str = ".1f") -> str:
+        return "-" if value is None or value != value else format(value, spec)
+
+    print(
+        f"\npipeline_bench: bulk, limits {f['limits']}: {f['requested']} surveys via "
+        f"POST /api/v1/surveys while customers answer"
+    )
+    for note in f["notes"]:
+        print(f"  note: {note}")
+    strict = f["strict_fake"] or "no (this version of the fake has no such mode)"
+    print(f"  fake enforcing Telegram's limits: {strict}")
+    print(f"  API answers: {f['api_answers']} in {f['posting_s']:.1f} s")
+    print(f"\ninteractive customers: {f['completed']}/{f['customers']} completed")
+    print(f"{'step':<10} {'p50 ms':>9} {'p99 ms':>9} {'n':>6}")
+    for step, s in f["steps"].items():
+        print(f"{step:<10} {num(s['p50_ms']):>9} {num(s['p99_ms']):>9} {s['n']:>6}")
+    print(
+        f"\nbulk: {f['bulk_sent']}/{f['requested']} questions sent in {f['bulk_span_s']:.1f} s: "
+        f"{num(f['bulk_rate'])} messages/s; configured {num(f['configured_rate'])}/s "
+        f"(ratio {num(f['bulk_rate_ratio'], '.2f')}); all sendMessage in that window "
+        f"{num(f['all_sends_rate'])}/s"
+    )
+    per = f["calls_per_survey"]
+    print(
+        "calls per completed interactive survey: "
+        + ", ".join(f"{m} {num(per[m], '.2f')}" for m in SURVEY_METHODS)
+    )
+    print(f"429 Too Many Requests from the fake: {f['429s']}")
+    for error in f["errors"]:
+        print(f"  customer: {error}")
