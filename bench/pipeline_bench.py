@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import secrets
 import statistics
 import sys
@@ -55,7 +56,13 @@ from bench.pipeline_bots import (  # noqa: E402
     surveybot_limits,
     too_many_requests,
 )
-from bench.pipeline_customers import Watch, crowd, percentile, step_latencies  # noqa: E402
+from bench.pipeline_customers import (  # noqa: E402
+    STEPS,
+    Watch,
+    crowd,
+    percentile,
+    step_latencies,
+)
 
 BOTS = ("baseline", "surveybot")
 START = {"baseline": "/start", "surveybot": "/start nps"}
@@ -160,7 +167,7 @@ async def serve_batches(
                     "answers_per_s": 2 * done / elapsed,
                     "bot_cpu_ms": 1000 * bot_cpu / max(done, 1),
                     "driver_cpu_ms": 1000 * (time.process_time() - cpu_driver) / max(done, 1),
-                    "latencies": step_latencies(outcomes),
+                    "latencies": {step: step_latencies(outcomes, [step]) for step in STEPS},
                     "errors": [o.error for o in outcomes if o.error][:3],
                 }
             )
@@ -206,13 +213,15 @@ async def interactive(args: argparse.Namespace) -> dict[str, Any]:
         per_level = []
         for i, level in enumerate(args.concurrency):
             batches = [run["levels"][i] for run in bot_runs]
-            pooled = [x for b in batches for x in b["latencies"]]
+            by_step = {step: [x for b in batches for x in b["latencies"][step]] for step in STEPS}
+            pooled = [x for values in by_step.values() for x in values]
             per_level.append(
                 {
                     "concurrency": level,
                     "answers_per_s": statistics.median(b["answers_per_s"] for b in batches),
                     "p50_ms": 1000 * percentile(pooled, 50),
                     "p99_ms": 1000 * percentile(pooled, 99),
+                    "steps_p50_ms": {k: 1000 * percentile(v, 50) for k, v in by_step.items()},
                     "bot_cpu_ms": statistics.median(b["bot_cpu_ms"] for b in batches),
                     "driver_cpu_ms": statistics.median(b["driver_cpu_ms"] for b in batches),
                     "customers": sum(b["customers"] for b in batches),
@@ -258,16 +267,17 @@ def print_interactive(figures: dict[str, Any], args: argparse.Namespace) -> None
     print(f"  fake enforcing Telegram's limits: {strict or 'no'}\n")
     head = (
         f"{'concurrent':>10}  {'bot':<10} {'answers/s':>10} {'p50 ms':>8} {'p99 ms':>8} "
-        f"{'CPU ms/survey':>14} {'driver CPU':>11}  done"
+        f"{'p50 start/tap/comment':>22} {'CPU ms/survey':>14} {'driver CPU':>11}  done"
     )
     print(head)
     print("-" * len(head))
     for i, level in enumerate(args.concurrency):
         for name in BOTS:
             lv = figures["bots"][name]["levels"][i]
+            steps = "/".join(f"{v:.0f}" for v in lv["steps_p50_ms"].values())
             print(
                 f"{level:>10}  {name:<10} {lv['answers_per_s']:>10.1f} {ms(lv['p50_ms']):>8} "
-                f"{ms(lv['p99_ms']):>8} {ms(lv['bot_cpu_ms']):>14} "
+                f"{ms(lv['p99_ms']):>8} {steps:>22} {ms(lv['bot_cpu_ms']):>14} "
                 f"{ms(lv['driver_cpu_ms']):>11}  {lv['completed']}/{lv['customers']}"
             )
         ratio = figures["ratios"][str(level)]
@@ -299,6 +309,7 @@ def print_interactive(figures: dict[str, Any], args: argparse.Namespace) -> None
 
 async def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = options(argv)
+    load_before = os.getloadavg()[0]
     if args.scenario == "bulk":
         from bench.pipeline_bulk import bulk, print_bulk
 
@@ -307,6 +318,11 @@ async def main(argv: list[str] | None = None) -> dict[str, Any]:
     else:
         figures = await interactive(args)
         print_interactive(figures, args)
+    figures["load_average"] = [load_before, os.getloadavg()[0]]
+    print(
+        f"machine load average (1 min) before/after: {load_before:.1f}/{os.getloadavg()[0]:.1f}"
+        f" on {os.cpu_count()} CPUs (other work on the machine slows both bots)"
+    )
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2, default=str), encoding="utf-8")
     return figures

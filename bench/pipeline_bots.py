@@ -75,10 +75,11 @@ def surveybot_limits(mode: str) -> Limits:
             limits.env["SURVEYBOT_SURVEYS__SEND_RATES"] = json.dumps({"telegram": {}})
             limits.notes.append(
                 "limits off = surveys.send_rates.telegram: {} (lifts the dispatcher's limit on "
-                "survey sends). bot/settings.py has no telegram.rate_limit yet: PTB's "
-                "AIORateLimiter in bot/platforms/telegram/runner.py (every call paced at 30/s "
-                "overall, 20/min per group; 5 then ~1/s per private chat) is built in code and "
-                "cannot be turned off from config today, so it still applies."
+                "survey sends). bot/settings.py has no telegram.rate_limit yet: the Telegram "
+                "runner's AIORateLimiter (bot/platforms/telegram/runner.py: every call that names "
+                "a chat, sendMessage and edits, paced at 30/s overall; 20/min per group; 5 then "
+                "~1/s per private chat) is built in code and cannot be turned off from config "
+                "today, so it still applies."
             )
     else:
         limits.notes.append("no rate-limit settings found in bot/settings.py: limits unchanged")
