@@ -103,6 +103,12 @@ def options(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--bulk", type=int, default=2000, help="surveys requested via the API")
     parser.add_argument("--bulk-customers", type=int, default=50)
+    parser.add_argument(
+        "--deadline",
+        type=float,
+        default=240.0,
+        help="bulk: stop after this many seconds even if not every survey went out",
+    )
     parser.add_argument("--post-concurrency", type=int, default=16)
     parser.add_argument("--port", type=int, default=0, help="surveybot's HTTP port (0: free)")
     parser.add_argument("--api-token", default="", help="SURVEYBOT_API_TOKEN (default random)")

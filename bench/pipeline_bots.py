@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import json
 import os
 import shutil
@@ -76,10 +75,10 @@ def surveybot_limits(mode: str) -> Limits:
             limits.notes.append(
                 "limits off = surveys.send_rates.telegram: {} (lifts the dispatcher's limit on "
                 "survey sends). bot/settings.py has no telegram.rate_limit yet: the Telegram "
-                "runner's AIORateLimiter (bot/platforms/telegram/runner.py: every call that names "
-                "a chat, sendMessage and edits, paced at 30/s overall; 20/min per group; 5 then "
-                "~1/s per private chat) is built in code and cannot be turned off from config "
-                "today, so it still applies."
+                "runner's ChatRateLimiter (PTB's AIORateLimiter, bot/platforms/telegram/limits.py: "
+                "every call that names a chat, sendMessage and edits, paced at 30/s overall; "
+                "20/min per group; 5 then ~1/s per private chat) is built in code and cannot be "
+                "turned off from config today, so it still applies."
             )
     else:
         limits.notes.append("no rate-limit settings found in bot/settings.py: limits unchanged")
@@ -105,38 +104,15 @@ def configured_rate(config: Path, env: dict[str, str]) -> float | None:
     return float(value) if value else None
 
 
-def strict_limits(fake: FakeTelegram) -> str | None:
-    """Switch on the fake's Telegram-limits mode (429s as Telegram gives them) if this version
-    of the fake has one; returns how it was switched on, None when it has none."""
-    for name, value in inspect.getmembers(fake):
-        lowered = name.lower()
-        if name.startswith("_") or not ("limit" in lowered or "strict" in lowered):
-            continue
-        if isinstance(value, bool):
-            setattr(fake, name, True)
-            return f"fake.{name} = True"
-        if callable(value) and ("enforce" in lowered or "strict" in lowered):
-            params = inspect.signature(value).parameters.values()
-            if all(
-                p.default is not p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-                for p in params
-            ):
-                value()
-                return f"fake.{name}()"
-    return None
-
-
 def new_fake(strict: bool) -> tuple[FakeTelegram, str | None]:
-    """A FakeTelegram, in strict-limits mode when asked and available (a constructor flag
-    or an attribute/method found by :func:`strict_limits`)."""
-    if strict:
-        params = inspect.signature(FakeTelegram).parameters
-        flag = next((n for n in params if "limit" in n.lower() or "strict" in n.lower()), None)
-        if flag is not None:
-            return FakeTelegram(**{flag: True}), f"FakeTelegram({flag}=True)"
-        fake = FakeTelegram()
-        return fake, strict_limits(fake)
-    return FakeTelegram(), None
+    """A FakeTelegram; with ``strict``, in the mode that answers 429 over Telegram's limits
+    (``strict_limits()``), when this version of the fake has it. Returns how it was set."""
+    fake = FakeTelegram()
+    switch = getattr(fake, "strict_limits", None)
+    if strict and callable(switch):
+        switch()
+        return fake, "fake.strict_limits() (30/s overall, 1/s per chat after a burst of 3)"
+    return fake, None
 
 
 def call_counts(fake: FakeTelegram) -> Counter[str]:
