@@ -1,7 +1,8 @@
 """Seed N answers (default 1,000,000, about 730,000 surveys over a year) straight into a fresh
 SQLite database built by the project's migrations, then time what `surveybot report` does over
 them (every section: scores, trend, distributions, response, drop-off, comments; the table
-rendered): plain, segmented by agent, and for half a year with the previous half to compare.
+rendered): plain, segmented by agent, and for half a year with the previous half to compare;
+once with the comment themes (what the dashboard adds: the newest 200,000 comments).
 Prints answers/s and, as the last line, the slowest report's time over a floor measured in the
 same run on the same database: one plain scan, ``SELECT COUNT(*), SUM(value) FROM answers``.
 
@@ -184,6 +185,11 @@ async def timed_reports(path: Path, by: SegmentBy) -> dict[str, float]:
         started = time.perf_counter()
         render_html(everything)
         charts = time.perf_counter() - started
+        started = time.perf_counter()
+        themed = await build_report(storage, ReportQuery(themes=True), registry)
+        themes = time.perf_counter() - started
+        comments = sum(t.negative_comments + t.positive_comments for t in themed.themes)
+        print(f"report --themes (every comment, {comments:,} on the two sides): {themes:.2f} s")
         return {
             "floor": floor,
             "charts": charts,
