@@ -144,6 +144,10 @@ class SlackSocket(SlackMethods):
             env.update(retry_attempt=0, retry_reason="")
         return await self._send(env)
 
+    async def push_event(self, payload: JSON) -> JSON:
+        """Send an Events API payload (from a ``build_*`` method) in a new envelope."""
+        return await self._push("events_api", payload, False)
+
     # ---------------- what people do, over Socket Mode
     async def slash_command(
         self, user_id: str, text: str, command: str = "/survey", channel_id: str = "C0STAFF"

@@ -127,14 +127,57 @@ class People:
 
     async def type(self, user: str, text: str) -> JSON:
         """Type a message in the DM with the bot; the Events API payload Slack sent."""
+        return await self._event(self.fake.build_dm_message(user, text))
+
+    # in support channels -----------------------------------------------------------------
+    async def post_in_channel(self, user: str, channel: str, text: str) -> str:
+        """A message in a channel (a thread's root); its ts."""
+        payload = await self._event(self.fake.build_channel_message(user, channel, text))
+        return str(payload["event"]["ts"])
+
+    async def reply_in_thread(self, user: str, channel: str, thread_ts: str, text: str) -> JSON:
+        """A reply in the thread of ``thread_ts``; the Events API payload Slack sent."""
+        return await self._event(
+            self.fake.build_channel_message(user, channel, text, thread_ts=thread_ts)
+        )
+
+    async def react(self, user: str, channel: str, ts: str, name: str = "white_check_mark") -> JSON:
+        """Add a reaction (default ✅) to a message; the ``reaction_added`` payload."""
+        return await self._event(self.fake.build_reaction(user, channel, ts, name))
+
+    async def unreact(
+        self, user: str, channel: str, ts: str, name: str = "white_check_mark"
+    ) -> JSON:
+        return await self._event(self.fake.build_reaction(user, channel, ts, name, removed=True))
+
+    async def shortcut(
+        self, user: str, channel: str, ts: str, callback_id: str = "send_survey"
+    ) -> list[str]:
+        """Run a message shortcut on a message; the ephemeral texts the user saw in answer."""
+        before = len(self.fake.ephemerals)
         if self.mode == "socket":
-            env = await self.fake.dm_message(user, text)
-            await self.fake.wait_ack(env)
-            payload: JSON = env["payload"]
+            await self.fake.wait_ack(await self.fake.shortcut(user, channel, ts, callback_id))
         else:
-            payload = self.fake.build_dm_message(user, text)
-            status, body = await self.post(events_http(payload, self.secret))
+            payload = self.fake.build_shortcut(user, channel, ts, callback_id)
+            status, body = await self.post(block_actions_http(payload, self.secret))
             assert status == 200, (status, body)
+        await self.settled()
+        return [e["text"] for e in self.fake.ephemerals[before:] if e["user"] == user]
+
+    def thread_messages(self, channel: str, thread_ts: str) -> list[JSON]:
+        """The bot's messages in a thread, as they look now."""
+        return [m for m in self.fake.thread(channel, thread_ts) if m.get("bot_id")]
+
+    async def _event(self, payload: JSON) -> JSON:
+        """Deliver an Events API payload the way Slack does in this mode (HTTP: with Slack's
+        retries when not answered 2xx in time) and wait until surveybot settled."""
+        if self.mode == "socket":
+            env = await self.fake.push_event(payload)
+            await self.fake.wait_ack(env)
+        else:
+            delivery = await self.fake.post_event(payload, url=self.url)
+            await self.fake.wait_for(delivery.done.is_set, timeout=30, what="event delivery")
+            assert delivery.acknowledged, delivery.attempts
         await self.settled()
         return payload
 
