@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 
 from bot.chat import PLATFORMS, Address
+from bot.conversation.triggers import BadArguments, parse_arguments
 from bot.settings import ConfigError, Settings, load_settings
 from bot.survey.flow import parse_duration
 from storage.base import ExportRow
@@ -46,13 +47,16 @@ def settings_from(config: Path) -> Settings:
 
 
 def parse_ctx(pairs: list[str] | None) -> dict[str, str]:
-    context: dict[str, str] = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise typer.BadParameter(f"expected key=value, got {pair!r}", param_hint="--ctx")
-        context[key.strip()] = value
-    return context
+    """``--ctx key=value`` items, read by the same rule as /survey's context."""
+    try:
+        args = parse_arguments(pairs or [])
+    except BadArguments as exc:
+        raise typer.BadParameter(
+            f"expected key=value with a plain key, got {exc.item!r}", param_hint="--ctx"
+        ) from None
+    if args.words:
+        raise typer.BadParameter(f"expected key=value, got {args.words[0]!r}", param_hint="--ctx")
+    return dict(args.context)
 
 
 def parse_address(text: str) -> Address:

@@ -33,7 +33,7 @@ from bot.survey.engine import Reply, Step, advance, begin, label_of
 from bot.survey.flow import Flow, localize, render
 from bot.survey.loader import FlowRegistry
 from bot.survey.prompts import question_prompt, thanks_prompt
-from bot.survey.texts import text_for
+from bot.survey.texts import primary_language, text_for
 from storage.base import SessionRecord, Storage, utcnow
 
 log = logging.getLogger(__name__)
@@ -380,8 +380,7 @@ class Runtime:
             raise DeliveryError(f"no adapter for platform {platform!r}", permanent=True) from None
 
     def _lang(self, inbound: Inbound) -> str:
-        primary = (inbound.locale or "en").replace("_", "-").split("-")[0].lower()
-        return primary
+        return primary_language(inbound.locale)
 
     def exclusive(self, session_id: str) -> AbstractAsyncContextManager[None]:
         """Hold while reading and changing a session: its events, sends, reminders and expiry

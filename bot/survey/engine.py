@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from bot.survey.flow import Ces, Choice, Flow, FreeText, Nps, Question, Rating, YesNo, localize
-from bot.survey.texts import BUILTIN, NO_WORDS, YES_WORDS, text_for
+from bot.survey.texts import BUILTIN, NO_WORDS, YES_WORDS, primary_language, text_for
 
 AnswerValue = int | str | None
 SKIP_VALUE = "skip"  # the value a Skip button's payload carries
@@ -69,10 +69,8 @@ class Step(_Frozen):
 
 def locale_for(flow: Flow, requested: str | None) -> str:
     """Primary subtag of the customer's language if the flow has it, else its first locale."""
-    if requested:
-        primary = requested.replace("_", "-").split("-")[0].lower()
-        if primary in flow.locales:
-            return primary
+    if requested and (primary := primary_language(requested)) in flow.locales:
+        return primary
     return flow.fallback
 
 

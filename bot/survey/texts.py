@@ -92,11 +92,43 @@ BUILTIN: dict[str, dict[str, str]] = {
         "el": "Δεν υπάρχει κάποια έρευνα που να σας περιμένει αυτή τη στιγμή.",
         "lt": "Šiuo metu jūsų nelaukia jokia apklausa.",
     },
+    # what staff read after asking for a survey (any platform); unknown_flow also customers
+    "staff_sent": {
+        "en": "Survey “{flow}” sent to {who}.",
+        "el": "Η έρευνα «{flow}» στάλθηκε στον/στην {who}.",
+        "lt": "Apklausa „{flow}“ išsiųsta: {who}.",
+    },
+    "staff_queued": {
+        "en": "Survey “{flow}” for {who} is queued: {reason}",
+        "el": "Η έρευνα «{flow}» για τον/την {who} είναι σε αναμονή: {reason}",
+        "lt": "Apklausa „{flow}“ ({who}) laukia eilėje: {reason}",
+    },
+    "staff_throttled": {
+        "en": "Not sent: {reason}",
+        "el": "Δεν στάλθηκε: {reason}",
+        "lt": "Neišsiųsta: {reason}",
+    },
+    "staff_failed": {
+        "en": "Could not send survey “{flow}” to {who}: {reason}",
+        "el": "Η έρευνα «{flow}» δεν στάλθηκε στον/στην {who}: {reason}",
+        "lt": "Nepavyko išsiųsti apklausos „{flow}“ ({who}): {reason}",
+    },
+    "unknown_flow": {
+        "en": "There is no survey called “{flow}”. Available surveys: {flows}.",
+        "el": "Δεν υπάρχει έρευνα με το όνομα «{flow}». Διαθέσιμες έρευνες: {flows}.",
+        "lt": "Apklausos „{flow}“ nėra. Galimos apklausos: {flows}.",
+    },
 }
 
 # Words a customer may type for yes/no, in any shipped language (matched case-insensitively).
 YES_WORDS = frozenset({"yes", "y", "yeah", "yep", "ναι", "ναί", "nai", "taip", "t"})
 NO_WORDS = frozenset({"no", "n", "nope", "όχι", "οχι", "oxi", "ochi", "ne"})
+
+
+def primary_language(code: str | None) -> str:
+    """The primary subtag of a platform's language code: "el-GR" and "el_GR" -> "el"; English
+    when there is none. Whether the survey has that language is the caller's question."""
+    return (code or "en").replace("_", "-").split("-")[0].lower() or "en"
 
 
 def text_for(

@@ -1,5 +1,5 @@
 """Pure translation for Slack: prompts -> Block Kit, Slack payloads -> :class:`Inbound`,
-`/survey` text -> a request, Slack errors -> :class:`DeliveryError`, replies to staff.
+`/survey` text -> a request, Slack errors -> :class:`DeliveryError`, refusals to staff.
 
 Nothing here talks to Slack; ``bot/platforms/slack/adapter.py`` does, using these functions.
 Block Kit limits (https://api.slack.com/reference/block-kit) are respected here: at most 25
@@ -10,12 +10,11 @@ elements in an actions block, button text within 75 characters, section text wit
 from __future__ import annotations
 
 import re
-import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
 from bot.chat import Button, DeliveryError, Inbound, Prompt, Settled
-from bot.conversation.dispatch import TriggerResult
+from bot.conversation.triggers import MAX_CONTEXT_KEYS, BadArguments, parse_arguments, split_words
 from bot.survey.texts import text_for
 
 JSON = dict[str, Any]
@@ -177,26 +176,8 @@ def not_staff(user_id: str) -> str:
     )
 
 
-def unknown_flow(flow_id: str, flows: str) -> str:
-    return f"There is no flow `{flow_id}`. Available: {flows}."
-
-
-def confirmation(flow_id: str, user_id: str, result: TriggerResult) -> str:
-    """What staff see after `/survey`: sent, queued, throttled or why it failed."""
-    who, session = f"<@{user_id}>", f"session `{result.session_id}`"
-    if result.status == "sent":
-        return f"Sent `{flow_id}` to {who} ({session})."
-    if result.status == "scheduled":
-        why = f": {result.reason}" if result.reason else ""
-        return f"`{flow_id}` for {who} is queued and will go out shortly ({session}){why}."
-    if result.status == "throttled":
-        return f"Not sent: {who} was asked `{flow_id}` recently. {result.reason or ''}".strip()
-    return f"Could not send `{flow_id}` to {who}: {result.reason or 'unknown error'}."
-
-
 _MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|([^>]*))?>$")
 _BARE_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")  # flow ids are lowercase
-_SMART_QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"', "‘": "'", "’": "'"})
 
 
 class CommandError(ValueError):
@@ -215,19 +196,22 @@ def parse_survey_command(text: str) -> SurveyCommand | None:
     """``/survey <flow> <@U…> [key=value ...]``; None when there is nothing (or "help") to
     parse. The person may be a Slack mention (``<@U123>``, ``<@U123|maria>``, sent when the
     command escapes users) or a bare member ID (``U123``). Values may be quoted."""
-    line = unescape(text).translate(_SMART_QUOTES).strip()
+    line = unescape(text).strip()
     if not line or line.lower() in ("help", "-h", "--help"):
         return None
     try:
-        tokens = shlex.split(line)
-    except ValueError as exc:
-        raise CommandError(f"I could not read that command ({exc}).") from None
+        args = parse_arguments(split_words(line))
+    except BadArguments as exc:
+        if exc.why == "quotes":
+            raise CommandError("I could not read that command (a quote is not closed).") from None
+        raise CommandError(
+            f"I could not read `{exc.item}`: context goes as key=value with a plain key, "
+            f"e.g. ticket_id=4711 (at most {MAX_CONTEXT_KEYS} values)."
+        ) from None
     flows: list[str] = []
     people: list[tuple[str, str | None]] = []
-    context: dict[str, str] = {}
-    for token in tokens:
+    for token in args.words:
         mention = _MENTION.match(token)
-        key, eq, value = token.partition("=")
         if mention:
             people.append((mention[1], mention[2] or None))
         elif _BARE_ID.match(token):
@@ -238,8 +222,6 @@ def parse_survey_command(text: str) -> SurveyCommand | None:
                 "list so the name turns into a link, or paste their member ID (U…, from "
                 "their profile: ⋮ → Copy member ID)."
             )
-        elif eq and key.strip():
-            context[key.strip()] = value
         else:
             flows.append(token)
     if not flows:
@@ -254,7 +236,7 @@ def parse_survey_command(text: str) -> SurveyCommand | None:
     if len(set(p for p, _ in people)) > 1:
         raise CommandError("One person at a time, please: send one `/survey` per person.")
     user_id, user_name = people[0]
-    return SurveyCommand(flows[0], user_id, user_name, context)
+    return SurveyCommand(flows[0], user_id, user_name, dict(args.context))
 
 
 def delivery_error(error: str, status: int, headers: dict[str, Any]) -> DeliveryError:

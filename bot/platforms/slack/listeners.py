@@ -30,6 +30,7 @@ from slack_bolt.response import BoltResponse
 from bot.app import Services
 from bot.chat import Address, Inbound
 from bot.conversation.runtime import UnknownFlow
+from bot.conversation.triggers import staff_reply, unknown_flow
 from bot.platforms.pacing import RecentIds
 from bot.platforms.slack import blocks as render
 from bot.platforms.slack.adapter import SlackAdapter
@@ -100,18 +101,20 @@ class Listeners:
         if parsed is None:
             await ack(text=render.USAGE.format(flows=flows))
             return
+        await ack()  # within Slack's 3 s; the answer follows through response_url
+        language = await self._locale(staff_user)  # the staff member's, from users.info
         if self.svc.registry.get(parsed.flow_id) is None:
-            await ack(text=render.unknown_flow(parsed.flow_id, flows))
+            text = unknown_flow(parsed.flow_id, self.svc.registry.ids(), language)
+            await respond(text=text, response_type="ephemeral")
             return
-        await ack()
         address = Address(platform="slack", user_id=parsed.user_id, user_name=parsed.user_name)
         try:
             result = await self.svc.dispatcher.request(
                 parsed.flow_id, address, parsed.context, triggered_by=f"slack:{staff_user}"
             )
-            text = render.confirmation(parsed.flow_id, parsed.user_id, result)
+            text = staff_reply(result, parsed.flow_id, f"<@{parsed.user_id}>", language)
         except UnknownFlow as exc:
-            text = render.unknown_flow(exc.flow_id, flows)
+            text = unknown_flow(exc.flow_id, self.svc.registry.ids(), language)
         except Exception:
             log.exception("/survey %s for %s failed", parsed.flow_id, parsed.user_id)
             text = "Something went wrong while sending the survey; the logs say more."

@@ -1,31 +1,35 @@
 """What Telegram commands ask for, on plain values: /start (deep links, invite tokens) and
 /survey (staff, in a group as a reply or in a private chat with a user id).
 
-The handlers in the Telegram runner pull the sender, chat and text out of an Update and
-call these; each returns the text to answer with (None: the survey itself is the answer). The
-decisions belong to :class:`Dispatcher`: throttling, idempotency (the update id is
-the idempotency key, so a redelivered command never starts a second survey), rate limits.
+The handlers in :mod:`bot.platforms.telegram.updates` pull the sender, chat and text out of an
+Update and call these; each returns the text to answer with (None: the survey itself is the
+answer). The decisions belong to :mod:`bot.conversation.triggers` (arguments, deep links, the
+staff reply) and :class:`Dispatcher` (throttling, idempotency — the update id is the idempotency
+key, so a redelivered command never starts a second survey — and rate limits); nothing here
+touches storage.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 
-from bot.app import Services
 from bot.chat import Address
-from bot.conversation.dispatch import TriggerResult
+from bot.conversation.dispatch import Dispatcher, TriggerResult
 from bot.conversation.runtime import UnknownFlow
-from bot.platforms.telegram.render import (
+from bot.conversation.triggers import (
     MAX_CONTEXT_KEYS,
     BadArguments,
-    invite_link,
-    parse_command,
-    say,
+    parse_arguments,
+    split_words,
+    staff_reply,
+    start_from_link,
+    unknown_flow,
 )
-from bot.survey.flow import ID_PATTERN
+from bot.platforms.telegram.render import invite_link, say
+from bot.survey.loader import FlowRegistry
 
 log = logging.getLogger(__name__)
 START = "telegram:start"
@@ -47,14 +51,16 @@ def idempotency_key(update_id: int) -> str:
 
 @dataclass
 class Triggers:
-    svc: Services
+    dispatcher: Dispatcher
+    registry: FlowRegistry
+    staff: Collection[int]
     bot_username: Callable[[], str]
 
     def is_staff(self, person: Person) -> bool:
-        return person.id in self.svc.settings.staff.telegram
+        return person.id in self.staff
 
     def _flows(self) -> str:
-        return ", ".join(sorted(self.svc.registry.ids())) or "—"
+        return ", ".join(sorted(self.registry.ids())) or "—"
 
     # /start ------------------------------------------------------------------------------
     async def start(self, person: Person, arg: str | None, update_id: int) -> str | None:
@@ -62,30 +68,18 @@ class Triggers:
         lang = person.language
         if not arg:
             return say("welcome", lang)
-        key = idempotency_key(update_id)
-        if await self.svc.storage.session_by_key(key) is not None:
-            return None  # a redelivered /start: its survey exists (and its token is used)
-        context: dict[str, str] = {}
-        if arg in self.svc.registry.ids():
-            flow_id = arg
-        else:
-            invite = await self.svc.storage.consume_invite(arg, self.svc.dispatcher.clock())
-            if invite is None:
-                if re.match(ID_PATTERN, arg):
-                    return say("unknown_flow", lang, flow=arg, flows=self._flows())
-                return say("link_invalid", lang)
-            flow_id, context = invite
         address = Address(platform="telegram", user_id=str(person.id), user_name=None)
-        try:
-            result = await self.svc.dispatcher.request(
-                flow_id, address, context, triggered_by=START, locale=lang,
-                idempotency_key=key, throttle=False,
-            )  # fmt: skip
-        except UnknownFlow:  # an invite for a flow that was removed since
-            return say("unknown_flow", lang, flow=flow_id, flows=self._flows())
-        if result.status == "failed":
-            log.warning("could not start %s for telegram:%s: %s", flow_id, person.id,
-                        result.reason)  # fmt: skip
+        started = await start_from_link(
+            self.dispatcher, arg, address, triggered_by=START, locale=lang,
+            idempotency_key=idempotency_key(update_id),
+        )  # fmt: skip
+        if started.outcome == "unknown_flow":
+            return unknown_flow(started.flow_id or arg, self.registry.ids(), lang)
+        if started.outcome == "invalid_link":
+            return say("link_invalid", lang)
+        if started.result is not None and started.result.status == "failed":
+            log.warning("could not start %s for telegram:%s: %s", started.flow_id, person.id,
+                        started.result.reason)  # fmt: skip
         return None
 
     # /survey -------------------------------------------------------------------------------
@@ -115,16 +109,21 @@ class Triggers:
             return result
         if result.status == "sent":
             return None  # the survey in the group is the answer
-        return self._report(result, words[0], customer.first_name, lang)
+        return staff_reply(result, words[0], customer.first_name, lang)
 
     def _staff_command(
         self, staff: Person, text: str
-    ) -> tuple[tuple[str, ...], dict[str, str]] | str:
+    ) -> tuple[tuple[str, ...], Mapping[str, str]] | str:
         """``/survey`` words and k=v context from staff, or the refusal / error to reply."""
         if not self.is_staff(staff):
             log.info("refused /survey from non-staff Telegram user %s", staff.id)
             return say("staff_only", staff.language, id=staff.id)
-        return self._parse(text, staff.language)
+        _, _, rest = text.strip().partition(" ")  # "/survey" or "/survey@bot" goes
+        try:
+            args = parse_arguments(split_words(rest))
+        except BadArguments as exc:
+            return say("bad_context", staff.language, item=exc.item, max=MAX_CONTEXT_KEYS)
+        return args.words, args.context
 
     async def survey_in_private(self, staff: Person, text: str, update_id: int) -> str | None:
         """Staff ``/survey <flow> <user_id> [k=v ...]`` in a private chat with the bot: to the
@@ -142,18 +141,10 @@ class Triggers:
         if isinstance(result, str):
             return result
         if result.status == "failed":
-            token = await self.svc.dispatcher.invite(flow_id, context)
+            token = await self.dispatcher.invite(flow_id, context)
             link = invite_link(self.bot_username(), token)
             return say("invite", lang, who=user_id, flow=flow_id, link=link)
-        return self._report(result, flow_id, user_id, lang)
-
-    # helpers -------------------------------------------------------------------------------
-    def _parse(self, text: str, lang: str | None) -> tuple[tuple[str, ...], dict[str, str]] | str:
-        try:
-            args = parse_command(text)
-        except BadArguments as exc:
-            return say("bad_context", lang, item=exc.item, max=MAX_CONTEXT_KEYS)
-        return args.words, dict(args.context)
+        return staff_reply(result, flow_id, user_id, lang)
 
     async def _request(
         self,
@@ -165,20 +156,10 @@ class Triggers:
         customer: Person | None,
     ) -> TriggerResult | str:
         try:
-            return await self.svc.dispatcher.request(
+            return await self.dispatcher.request(
                 flow_id, address, context, triggered_by=f"telegram:{staff.id}",
                 locale=customer.language if customer else None,
                 idempotency_key=idempotency_key(update_id),
             )  # fmt: skip
         except UnknownFlow:
-            return say("unknown_flow", staff.language, flow=flow_id, flows=self._flows())
-
-    def _report(self, result: TriggerResult, flow_id: str, name: str, lang: str | None) -> str:
-        reason = result.reason or ""
-        if result.status == "sent":
-            return say("sent", lang, flow=flow_id, who=name)
-        if result.status == "scheduled":
-            return say("queued", lang, flow=flow_id, who=name, reason=reason)
-        if result.status == "throttled":
-            return say("throttled", lang, reason=reason)
-        return say("failed", lang, flow=flow_id, who=name, reason=reason)
+            return unknown_flow(flow_id, self.registry.ids(), staff.language)

@@ -1,5 +1,6 @@
 """Pure Telegram rendering: prompts as HTML text plus inline-keyboard rows, the texts the bot
-says around surveys (en, el, lt), and /survey argument parsing. No I/O, no ``telegram`` import:
+says around surveys (en, el, lt; what staff read after a trigger comes from
+:func:`bot.conversation.triggers.staff_reply`). No I/O, no ``telegram`` import:
 bot/platforms/telegram/adapter.py turns these values into Bot API calls.
 
 Telegram measures text in UTF-16 code units after entity parsing (4096 for a message, 200 for
@@ -9,19 +10,14 @@ a callback alert); :func:`fit` cuts on a character boundary and marks the cut wi
 from __future__ import annotations
 
 import html
-import re
-import shlex
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 from bot.chat import Address, Prompt
+from bot.survey.texts import primary_language
 
 MAX_TEXT = 4096
 MAX_ALERT = 200
 MAX_NAME = 64
-CONTEXT_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
-MAX_CONTEXT_VALUE = 1000
-MAX_CONTEXT_KEYS = 50
 
 Keyboard = tuple[tuple[tuple[str, str], ...], ...]  # rows of (label, callback_data)
 
@@ -107,11 +103,6 @@ TEXTS: dict[str, dict[str, str]] = {
         "el": "Αυτός ο σύνδεσμος έρευνας δεν είναι έγκυρος ή έχει ήδη χρησιμοποιηθεί.",
         "lt": "Ši apklausos nuoroda negalioja arba jau buvo panaudota.",
     },
-    "unknown_flow": {
-        "en": "There is no survey called “{flow}”. Available surveys: {flows}.",
-        "el": "Δεν υπάρχει έρευνα με το όνομα «{flow}». Διαθέσιμες έρευνες: {flows}.",
-        "lt": "Apklausos „{flow}“ nėra. Galimos apklausos: {flows}.",
-    },
     "staff_only": {
         "en": "Sorry, only our support team can send surveys. (Your Telegram user id: {id})",
         "el": "Λυπούμαστε, μόνο η ομάδα υποστήριξης μπορεί να στέλνει έρευνες. "
@@ -141,26 +132,6 @@ TEXTS: dict[str, dict[str, str]] = {
         "key=value (έως {max}).",
         "lt": "Nepavyko perskaityti „{item}“: papildomos reikšmės rašomos key=value "
         "(ne daugiau kaip {max}).",
-    },
-    "sent": {
-        "en": "Survey “{flow}” sent to {who}.",
-        "el": "Η έρευνα «{flow}» στάλθηκε στον/στην {who}.",
-        "lt": "Apklausa „{flow}“ išsiųsta: {who}.",
-    },
-    "queued": {
-        "en": "Survey “{flow}” for {who} is queued: {reason}",
-        "el": "Η έρευνα «{flow}» για τον/την {who} είναι σε αναμονή: {reason}",
-        "lt": "Apklausa „{flow}“ ({who}) laukia eilėje: {reason}",
-    },
-    "throttled": {
-        "en": "Not sent: {reason}",
-        "el": "Δεν στάλθηκε: {reason}",
-        "lt": "Neišsiųsta: {reason}",
-    },
-    "failed": {
-        "en": "Could not send survey “{flow}” to {who}: {reason}",
-        "el": "Η έρευνα «{flow}» δεν στάλθηκε στον/στην {who}: {reason}",
-        "lt": "Nepavyko išsiųsti apklausos „{flow}“ ({who}): {reason}",
     },
     "invite": {
         "en": "I can't write to {who}: they have not started a chat with me (or blocked me). "
@@ -204,7 +175,7 @@ COMMANDS: dict[str, tuple[tuple[str, str], ...]] = {
 
 
 def language(code: str | None) -> str:
-    primary = (code or "en").replace("_", "-").split("-")[0].lower()
+    primary = primary_language(code)
     return primary if primary in COMMANDS else "en"
 
 
@@ -216,39 +187,3 @@ def say(key: str, lang: str | None, **params: object) -> str:
 
 def invite_link(bot_username: str, token: str) -> str:
     return f"https://t.me/{bot_username.lstrip('@')}?start={token}"
-
-
-# ---- /survey arguments ---------------------------------------------------------------------
-class BadArguments(ValueError):
-    def __init__(self, item: str) -> None:
-        super().__init__(item)
-        self.item = item
-
-
-@dataclass(frozen=True)
-class CommandArgs:
-    words: tuple[str, ...]  # positional: flow id, user id
-    context: Mapping[str, str]
-
-
-def parse_command(text: str) -> CommandArgs:
-    """``/survey csat 42 ticket_id=9 agent="Maria P"`` -> words (csat, 42) and the context.
-    Quotes group words; a key=value must have a plain key. Raises BadArguments."""
-    _, _, rest = text.strip().partition(" ")
-    try:
-        items = shlex.split(rest)
-    except ValueError:
-        items = rest.split()
-    words: list[str] = []
-    context: dict[str, str] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep:
-            words.append(item)
-            continue
-        if not CONTEXT_KEY.match(key) or len(value) > MAX_CONTEXT_VALUE:
-            raise BadArguments(item)
-        context[key] = value
-    if len(context) > MAX_CONTEXT_KEYS:
-        raise BadArguments(f"{len(context)} values")
-    return CommandArgs(words=tuple(words), context=context)

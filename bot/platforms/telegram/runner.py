@@ -86,7 +86,9 @@ class TelegramRunner:
         self.application: TgApp = builder.build()
         self.telegram = TelegramAdapter(self.application.bot)
         self.adapter: Adapter = self.telegram
-        self.triggers = Triggers(svc, self._bot_username)
+        self.triggers = Triggers(
+            svc.dispatcher, svc.registry, frozenset(settings.staff.telegram), self._bot_username
+        )
         self._ready = False
         Updates(self.telegram, svc.runtime.handle, self.triggers).register(self.application)
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from bot.settings import StaffConfig
 from tests.fakes.slack_api import block_actions_http, slash_command_http
 from tests.support.slack_support import (
     AMY,
@@ -77,8 +78,7 @@ async def test_staff_sends_csat_and_nikos_answers_no_then_explains_in_greek(
 ) -> None:
     seen = await ws.command(STAFF, f"csat <@{NIKOS}|nikos> ticket_id=4711 agent=stella")
     question = ws.question(NIKOS)
-    session = buttons_of(question)[0]["value"].split(":")[1]
-    assert seen == [f"Sent `csat` to <@{NIKOS}> (session `{session}`)."]
+    assert seen == [f"Survey “csat” sent to <@{NIKOS}>."]
     assert question["text"] == "Μείνατε ικανοποιημένοι από τη βοήθεια που λάβατε;"
     assert labels(question) == ["Ναι", "Όχι"]
 
@@ -105,10 +105,29 @@ async def test_staff_sends_csat_and_nikos_answers_no_then_explains_in_greek(
 
 
 async def test_a_bare_member_id_works_and_a_second_csat_is_throttled(ws: Workspace) -> None:
-    assert (await ws.command(STAFF, f"csat {AMY}"))[0].startswith(f"Sent `csat` to <@{AMY}>")
+    assert (await ws.command(STAFF, f"csat {AMY}")) == [f"Survey “csat” sent to <@{AMY}>."]
     again = await ws.command(STAFF, f"csat <@{AMY}>")
-    assert again[0].startswith(f"Not sent: <@{AMY}> was asked `csat` recently.")
+    assert again[0].startswith(f"Not sent: slack:{AMY} was asked 'csat' at ")
     assert len(ws.messages(AMY)) == 1
+
+
+async def test_a_greek_speaking_staff_member_is_answered_in_greek(
+    tmp_path: Path, flows_dir: Path
+) -> None:
+    """Staff read the confirmation in the language Slack reports for them (users.info), from
+    the same strings as on Telegram."""
+    async with workspace(
+        tmp_path, flows_dir, "socket", staff=StaffConfig(slack=[STAFF, NIKOS])
+    ) as greek_staff:
+        seen = await greek_staff.command(NIKOS, f"csat <@{AMY}>")
+        assert seen == [f"Η έρευνα «csat» στάλθηκε στον/στην <@{AMY}>."]
+        again = await greek_staff.command(NIKOS, f"csat <@{AMY}>")
+        assert again[0].startswith(f"Δεν στάλθηκε: slack:{AMY} was asked 'csat'")
+        unknown = await greek_staff.command(NIKOS, f"loyalty <@{AMY}>")
+        assert unknown == [
+            "Δεν υπάρχει έρευνα με το όνομα «loyalty». Διαθέσιμες έρευνες: ces, csat, nps."
+        ]
+        assert greek_staff.question(AMY)["text"] == "Were you satisfied with the help you received?"
 
 
 async def test_someone_who_is_not_staff_is_refused_and_nothing_is_sent(ws: Workspace) -> None:
@@ -133,7 +152,7 @@ async def test_someone_who_is_not_staff_is_refused_and_nothing_is_sent(ws: Works
         (f'csat <@{AMY}> agent="stella', "I could not read that command"),
         (
             f"nope <@{AMY}>",
-            "There is no flow `nope`. Available: `ces`, `csat`, `nps`, `onboarding`.",
+            "There is no survey called “nope”. Available surveys: ces, csat, nps, onboarding.",
         ),
     ],
 )
@@ -142,7 +161,7 @@ async def test_staff_get_a_clear_error_for_bad_arguments(
 ) -> None:
     (seen,) = await ws.command(STAFF, text)
     assert seen.startswith(expected), seen
-    if "Usage" not in expected and "no flow" not in expected:
+    if "Usage" not in expected and "no survey" not in expected:
         assert "Usage: `/survey <flow> @person" in seen  # the usage follows the error
     assert sessions_sent(ws) == 0
     assert [r async for r in ws.svc.storage.export_rows()] == []
@@ -151,7 +170,8 @@ async def test_staff_get_a_clear_error_for_bad_arguments(
 async def test_a_person_the_bot_cannot_message_is_reported_to_staff(ws: Workspace) -> None:
     seen = await ws.command(STAFF, f"csat <@{GONE}|gone>")
     assert seen == [
-        f"Could not send `csat` to <@{GONE}>: their account is deactivated (Slack: user_disabled)."
+        f"Could not send survey “csat” to <@{GONE}>: their account is deactivated "
+        "(Slack: user_disabled)"
     ]
     assert sessions_sent(ws) == 0
 
@@ -258,7 +278,7 @@ async def test_a_restart_mid_survey_keeps_old_buttons_working(ws: Workspace) -> 
 async def test_a_429_is_honoured_and_the_message_still_goes_out(ws: Workspace) -> None:
     ws.fake.fail_next("chat.postMessage", n=2, retry_after=0)
     seen = await ws.command(STAFF, f"csat <@{AMY}>")
-    assert seen[0].startswith(f"Sent `csat` to <@{AMY}>")
+    assert seen == [f"Survey “csat” sent to <@{AMY}>."]
     posts = [c.status for c in ws.fake.calls if c.method == "chat.postMessage"]
     assert posts == [429, 429, 200]
     assert len(ws.messages(AMY)) == 1
@@ -269,7 +289,7 @@ async def test_when_slack_keeps_saying_429_the_survey_is_queued_and_sent_later(
 ) -> None:
     ws.fake.fail_next("chat.postMessage", n=3, retry_after=0)
     (seen,) = await ws.command(STAFF, f"ces <@{AMY}>")
-    assert f"`ces` for <@{AMY}> is queued and will go out shortly" in seen
+    assert seen.startswith(f"Survey “ces” for <@{AMY}> is queued: ")
     # the dispatcher's job loop sends it once Slack lets it
     await ws.fake.wait_for(lambda: ws.messages(AMY), what="the queued question")
     assert labels(ws.question(AMY)) == [str(n) for n in range(1, 8)]

@@ -155,7 +155,7 @@ async def test_surveybot_run_with_slack(tmp_path: Path, mode: Mode) -> None:
         async with surveybot_run(fake, tmp_path, config, mode, port):
             # Amy (English), CSAT: "No", then what went wrong
             reply = await staff_sends(people, fake, f"csat <@{AMY}|amy> ticket_id=101")
-            assert reply.startswith(f"Sent `csat` to <@{AMY}>"), reply
+            assert reply == f"Survey “csat” sent to <@{AMY}>.", reply
             assert await amy.sees(1) == ["Were you satisfied with the help you received?"]
             await amy.tap("No")
             assert (await amy.sees(2))[-1].startswith("We're sorry to hear that.")
@@ -164,7 +164,7 @@ async def test_surveybot_run_with_slack(tmp_path: Path, mode: Mode) -> None:
 
             # Nikos (Greek), NPS: taps 10, then says why
             reply = await staff_sends(people, fake, f"nps <@{NIKOS}> ticket_id=102")
-            assert reply.startswith(f"Sent `nps` to <@{NIKOS}>"), reply
+            assert reply == f"Survey “nps” sent to <@{NIKOS}>.", reply
             await nikos.sees(1)
             assert labels(people.question(NIKOS)) == [str(n) for n in range(11)]
             await nikos.tap("10")
@@ -174,7 +174,7 @@ async def test_surveybot_run_with_slack(tmp_path: Path, mode: Mode) -> None:
 
             # Ruta (Lithuanian), CES: types 6, skips the comment with the button
             reply = await staff_sends(people, fake, f"ces {RUTA} ticket_id=103")
-            assert reply.startswith(f"Sent `ces` to <@{RUTA}>"), reply
+            assert reply == f"Survey “ces” sent to <@{RUTA}>.", reply
             assert (await ruta.sees(1))[0].startswith("Kiek lengva buvo išspręsti")
             await ruta.type("6")
             assert (await ruta.sees(2))[-1].startswith("Ar norėtumėte ką nors pridurti?")

@@ -7,16 +7,13 @@ import html
 import re
 import warnings
 
-import pytest
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 
 from bot.chat import Address, Button, Prompt
 from bot.platforms.telegram.adapter import delivery_error
 from bot.platforms.telegram.render import (
     MAX_TEXT,
-    BadArguments,
     fit,
-    parse_command,
     render_prompt,
     say,
     utf16_len,
@@ -68,14 +65,6 @@ def test_buttons_keep_their_rows_and_payloads() -> None:
         (("0", "sb1:abcdefgh1234:0:0"), ("1", "sb1:abcdefgh1234:0:1")),
         (("Skip", "sb1:abcdefgh1234:0:skip"),),
     )
-
-
-def test_survey_arguments_take_quoted_context_values() -> None:
-    args = parse_command('/survey@surveybot_test_bot csat 42 ticket_id=9 agent="Maria P"')
-    assert args.words == ("csat", "42")
-    assert dict(args.context) == {"ticket_id": "9", "agent": "Maria P"}
-    with pytest.raises(BadArguments):
-        parse_command("/survey csat bad-key=1")
 
 
 def test_bot_texts_follow_the_language_code_with_english_as_fallback() -> None:

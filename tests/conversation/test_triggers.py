@@ -1,0 +1,78 @@
+"""The decisions every trigger shares: /survey and --ctx arguments, what staff read after a
+trigger, in their language."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.conversation.dispatch import TriggerResult
+from bot.conversation.triggers import (
+    MAX_CONTEXT_KEYS,
+    BadArguments,
+    parse_arguments,
+    split_words,
+    staff_reply,
+    unknown_flow,
+)
+
+
+def test_quoted_context_values_and_typographic_quotes() -> None:
+    args = parse_arguments(split_words('csat 42 ticket_id=9 agent="Maria P" note=“a b”'))
+    assert args.words == ("csat", "42")
+    assert dict(args.context) == {"ticket_id": "9", "agent": "Maria P", "note": "a b"}
+
+
+def test_a_value_may_contain_an_equals_sign() -> None:
+    assert dict(parse_arguments(["note=a=b"]).context) == {"note": "a=b"}
+
+
+@pytest.mark.parametrize(
+    ("items", "why"),
+    [
+        (["bad-key=1"], "context"),
+        (["=1"], "context"),
+        (["9lives=1"], "context"),
+        (["agent=" + "x" * 1001], "context"),
+        ([f"k{i}=v" for i in range(MAX_CONTEXT_KEYS + 1)], "count"),
+    ],
+)
+def test_unusable_context_is_refused_by_name(items: list[str], why: str) -> None:
+    with pytest.raises(BadArguments) as caught:
+        parse_arguments(items)
+    assert caught.value.why == why
+
+
+def test_an_unclosed_quote_is_refused() -> None:
+    with pytest.raises(BadArguments) as caught:
+        split_words('csat agent="stella')
+    assert caught.value.why == "quotes"
+
+
+@pytest.mark.parametrize(
+    ("language", "expected"),
+    [
+        ("en-GB", "Survey “csat” sent to Anna."),
+        ("el-GR", "Η έρευνα «csat» στάλθηκε στον/στην Anna."),
+        ("lt", "Apklausa „csat“ išsiųsta: Anna."),
+        (None, "Survey “csat” sent to Anna."),
+        ("fr", "Survey “csat” sent to Anna."),
+    ],
+)
+def test_staff_read_the_result_in_their_language(language: str | None, expected: str) -> None:
+    sent = TriggerResult(status="sent", session_id="AbCdEfGhIjKl")
+    assert staff_reply(sent, "csat", "Anna", language) == expected
+
+
+def test_every_result_has_its_own_text() -> None:
+    texts = {
+        staff_reply(TriggerResult(status=status, reason="why"), "nps", "Anna", "el")
+        for status in ("sent", "scheduled", "throttled", "failed")
+    }
+    assert len(texts) == 4
+    assert "Δεν στάλθηκε: why" in texts
+
+
+def test_an_unknown_flow_lists_the_loaded_ones_sorted() -> None:
+    assert unknown_flow("loyalty", ["nps", "csat"], "lt") == (
+        "Apklausos „loyalty“ nėra. Galimos apklausos: csat, nps."
+    )
