@@ -158,15 +158,14 @@ def themes(comments: Iterable[CommentIn]) -> list[FlowThemes]:
 def _flow_themes(flow_id: str, comments: list[CommentIn], lemmatizer: _Lemmatizer) -> FlowThemes:
     counts: dict[Side | None, Counter[str]] = {"negative": Counter(), "positive": Counter(),
                                                None: Counter()}  # fmt: skip
-    forms: dict[str, Counter[str]] = {}
+    forms: Counter[tuple[str, str]] = Counter()  # (term, the form used) -> comments
     parsed: list[tuple[Side | None, dict[str, str], str]] = []
     sides: Counter[Side | None] = Counter()
     for c in comments:
         side = side_of(c)
         terms = terms_of(c.text, c.locale.split("-")[0].lower(), lemmatizer)
         counts[side].update(terms.keys())
-        for term, form in terms.items():
-            forms.setdefault(term, Counter())[form] += 1
+        forms.update(terms.items())
         parsed.append((side, terms, c.text))
         sides[side] += 1
     metric = Counter(c.metric for c in comments if c.metric).most_common(1)
@@ -179,12 +178,17 @@ def _flow_themes(flow_id: str, comments: list[CommentIn], lemmatizer: _Lemmatize
         for side in ("negative", "positive")
     }
     examples = _examples(parsed, picked)
+    wanted = {t for side in picked.values() for t, _ in side}
+    label: dict[str, tuple[int, str]] = {}  # term -> (comments, form) of its commonest form
+    for (term, form), used in forms.items():
+        if term in wanted and (used, form) > label.get(term, (0, "")):
+            label[term] = (used, form)
     other: dict[Side, Side] = {"negative": "positive", "positive": "negative"}
     out = {
         side: [
             Theme(
                 term=t,
-                label=forms[t].most_common(1)[0][0],
+                label=label[t][1],
                 count=counts[side][t],
                 other_count=counts[other[side]][t],
                 z=z,
