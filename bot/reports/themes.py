@@ -220,9 +220,10 @@ def log_odds(
     ranked: dict[Side, list[tuple[str, float]]] = {"negative": [], "positive": []}
     for term, count in pooled.items():
         y1, y2, a = first[term], second[term], count * scale
-        if not y1 and not y2:
+        rest1, rest2 = n1 + a0 - y1 - a, n2 + a0 - y2 - a  # everything but the term
+        if not (y1 or y2) or rest1 <= 0 or rest2 <= 0:  # nothing to set it against
             continue
-        delta = math.log((y1 + a) / (n1 + a0 - y1 - a)) - math.log((y2 + a) / (n2 + a0 - y2 - a))
+        delta = math.log((y1 + a) / rest1) - math.log((y2 + a) / rest2)
         z = delta / math.sqrt(1 / (y1 + a) + 1 / (y2 + a))
         if z >= MIN_Z:
             ranked["negative"].append((term, z))

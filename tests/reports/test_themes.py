@@ -140,3 +140,11 @@ def test_a_flow_with_comments_on_one_side_only_has_no_themes() -> None:
     (flow,) = themes(comments)
     assert (flow.negative_comments, flow.positive_comments) == (5, 0)
     assert flow.negative == [] and flow.positive == []
+
+
+def test_comments_that_all_say_the_same_word_give_no_themes_and_no_error() -> None:
+    # every comment is one term: nothing else to set it against (the odds' denominators are 0)
+    comments = [CommentIn("nps", f"comment {i}", "en", "nps", i % 11, 0, 10) for i in range(50)]
+    (flow,) = themes(comments)
+    assert flow.negative == [] and flow.positive == []
+    assert (flow.negative_comments, flow.positive_comments) == (34, 8)
