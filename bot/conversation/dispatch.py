@@ -26,10 +26,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
-
 from bot import metrics
 from bot.chat import Address, DeliveryError
+from bot.conversation.admission import (
+    InvalidContext,
+    TriggerResult,
+    context_problem,
+    is_customer_started,
+    replay,
+    thank_again,
+    throttle_reason,
+    throttle_window,
+)
 from bot.conversation.config import SurveysConfig
 from bot.conversation.locks import KeyedLock
 from bot.conversation.ratelimit import DEFAULT_RATES, RateLimiter
@@ -37,15 +45,7 @@ from bot.conversation.runtime import Runtime
 from storage.base import Job, SessionRecord, Storage, utcnow
 
 log = logging.getLogger(__name__)
-
-
-class TriggerResult(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    status: Literal["sent", "scheduled", "throttled", "failed"]
-    session_id: str | None = None
-    reason: str | None = None
-    created: bool = True  # False when an idempotency key returned an earlier session
+__all__ = ["Dispatcher", "TriggerResult"]  # TriggerResult lives in admission
 
 
 @dataclass(frozen=True)
@@ -98,13 +98,23 @@ class Dispatcher:
         idempotency_key: str | None = None,
         throttle: bool = True,
     ) -> TriggerResult:
-        """Raises UnknownFlow for a flow that is not loaded; every other outcome is a result."""
+        """Raises UnknownFlow for a flow that is not loaded and IdempotencyConflict for a key
+        used by another request (another flow, customer or context); every other outcome is a
+        result. A context over the limits is refused (``failed``, nothing stored) whoever sent
+        it. ``throttle=False`` skips the throttle for staff; a customer-started request
+        (``triggered_by`` ending in ``:start``) is always throttled and, when throttled, the
+        customer is thanked instead of surveyed again."""
         self.runtime.flow(flow_id)  # unknown flows fail before anything is stored
         source = triggered_by.split(":", 1)[0] or "unknown"
+        problem = context_problem(context)
+        if problem is not None:
+            metrics.SURVEY_REQUESTS.labels(source, "rejected").inc()
+            return TriggerResult(status="failed", reason=problem, created=False)
         async with self._addressee_lock(address, flow_id):
             result = await self._request(
                 flow_id, address, context, triggered_by=triggered_by, locale=locale,
-                send_at=send_at, idempotency_key=idempotency_key, throttle=throttle,
+                send_at=send_at, idempotency_key=idempotency_key,
+                throttle=throttle or is_customer_started(triggered_by),
             )  # fmt: skip
         outcome = result.status if result.created or result.status == "throttled" else "duplicate"
         metrics.SURVEY_REQUESTS.labels(source, outcome).inc()
@@ -126,15 +136,22 @@ class Dispatcher:
         now = self.clock()
         earlier = await storage.session_by_key(idempotency_key) if idempotency_key else None
         if earlier is not None:
-            return _replay(earlier)
+            return replay(earlier, idempotency_key, flow_id, address, context)
         if throttle:
-            window = self.surveys.throttle_for(flow_id)
+            flow = self.runtime.flow(flow_id)
+            window = throttle_window(flow, self.surveys.throttle, self.surveys.throttle_per_flow)
             last = await storage.last_asked(address.platform, address.user_id, flow_id)
             if last is not None and window.total_seconds() > 0 and now - last < window:
+                # the session that throttles us may be this very request, made meanwhile by
+                # another worker handling the same (redelivered) event
+                again = await storage.session_by_key(idempotency_key) if idempotency_key else None
+                if again is not None:
+                    return replay(again, idempotency_key, flow_id, address, context)
+                if is_customer_started(triggered_by):
+                    await thank_again(self.runtime, flow_id, address, locale, idempotency_key)
                 return TriggerResult(
                     status="throttled",
-                    reason=f"{address.platform}:{address.user_id} was asked {flow_id!r} at "
-                    f"{last.isoformat()}, within the throttle window of {window}",
+                    reason=throttle_reason(address, flow_id, last, now, window),
                     created=False,
                 )
         session, created = await self.runtime.create_session(
@@ -142,7 +159,7 @@ class Dispatcher:
             idempotency_key=idempotency_key, send_at=send_at,
         )  # fmt: skip
         if not created:
-            return _replay(session)
+            return replay(session, idempotency_key, flow_id, address, context)
         if send_at is not None and send_at > now:
             await self._add_job("send", session.id, send_at)
             return TriggerResult(status="scheduled", session_id=session.id)
@@ -167,8 +184,12 @@ class Dispatcher:
     async def invite(self, flow_id: str, context: Mapping[str, str] | None = None) -> str:
         """A one-use token that starts ``flow_id`` with ``context`` (Telegram deep link
         ``/start <token>``). Raises UnknownFlow. 16 URL-safe characters: fits Telegram's
-        64-character start parameter and never looks like a flow id."""
+        64-character start parameter and never looks like a flow id. Raises InvalidContext
+        for a context over the limits."""
         self.runtime.flow(flow_id)
+        problem = context_problem(context)
+        if problem is not None:
+            raise InvalidContext(problem)
         token = secrets.token_urlsafe(12)
         await self.storage.create_invite(token, flow_id, dict(context or {}), self.clock())
         metrics.SURVEY_REQUESTS.labels("invite", "invited").inc()
@@ -345,18 +366,6 @@ class Dispatcher:
     def _addressee_lock(self, address: Address, flow_id: str) -> AbstractAsyncContextManager[None]:
         """Serialize the throttle check and the insert per customer and flow (one process)."""
         return self._addressees.hold((address.platform, address.user_id, flow_id))
-
-
-def _replay(session: SessionRecord) -> TriggerResult:
-    return TriggerResult(status=_status_of(session.status), session_id=session.id, created=False)
-
-
-def _status_of(status: str) -> Literal["sent", "scheduled", "throttled", "failed"]:
-    if status == "scheduled":
-        return "scheduled"
-    if status == "failed":
-        return "failed"
-    return "sent"
 
 
 def _chat(session: SessionRecord) -> str:

@@ -239,6 +239,8 @@ class Flow(_Model):
     questions: list[Question] = Field(min_length=1)
     thanks: Text | None = None
     expires_after: Duration | None = None
+    # one survey per customer per window, whoever starts it; overrides surveys.throttle
+    throttle: Duration | None = None
     strings: dict[str, Text] = Field(default_factory=dict)
 
     @field_validator("locales")

@@ -87,6 +87,11 @@ BUILTIN: dict[str, dict[str, str]] = {
         "el": "Μια μικρή υπενθύμιση: θα θέλαμε πολύ να μάθουμε τη γνώμη σας.",
         "lt": "Primename: labai norėtume sužinoti jūsų nuomonę.",
     },
+    "already_told": {
+        "en": "You already told us recently. Thank you!",
+        "el": "Μας το έχετε ήδη πει πρόσφατα. Σας ευχαριστούμε!",
+        "lt": "Jūs mums tai jau neseniai pasakėte. Ačiū!",
+    },
     "no_survey": {
         "en": "There is no survey waiting for you right now.",
         "el": "Δεν υπάρχει κάποια έρευνα που να σας περιμένει αυτή τη στιγμή.",

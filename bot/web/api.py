@@ -15,32 +15,50 @@ the API is open only when the server listens on loopback; elsewhere :func:`creat
 from __future__ import annotations
 
 import logging
-import secrets
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal, NoReturn
 
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from bot import metrics
 from bot.app import Services
 from bot.chat import Address, Platform
-from bot.conversation.dispatch import TriggerResult
+from bot.conversation.admission import (
+    MAX_CONTEXT_KEYS,
+    MAX_KEY_LENGTH,
+    MAX_VALUE_LENGTH,
+    IdempotencyConflict,
+    TriggerResult,
+)
 from bot.conversation.runtime import UnknownFlow
 from bot.settings import ConfigError
 from bot.web import docs
+from bot.web.guard import RequestGuard, token_matches
 from storage.base import SessionRecord, SessionStatus
 
 log = logging.getLogger(__name__)
 LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 MAX_AHEAD = timedelta(days=366)  # the furthest a survey may be scheduled
 
-Key = Annotated[str, StringConstraints(min_length=1, max_length=64)]
-Value = Annotated[str, StringConstraints(max_length=1000)]
+Key = Annotated[str, StringConstraints(min_length=1, max_length=MAX_KEY_LENGTH)]
+Value = Annotated[str, StringConstraints(max_length=MAX_VALUE_LENGTH)]
+
+
+def _representable(moment: datetime) -> datetime:
+    """A time that exists in UTC (0001-01-01T00:00+14:00 does not: it would overflow)."""
+    try:
+        moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("date is out of range (years 1 to 9999 in UTC)") from None
+    return moment
+
+
+Moment = Annotated[AwareDatetime, AfterValidator(_representable)]
 
 
 class ApiTokenRequired(ConfigError):
@@ -63,7 +81,7 @@ class _Addressee(_Body):
         default=None, max_length=35, description="e.g. el-GR; default: the platform's"
     )
     context: dict[Key, Value] = Field(
-        default_factory=dict, max_length=50,
+        default_factory=dict, max_length=MAX_CONTEXT_KEYS,
         description="placeholder values: ticket_id, agent, customer_name, company, ...",
     )  # fmt: skip
     idempotency_key: str | None = Field(
@@ -74,7 +92,7 @@ class _Addressee(_Body):
 
 class SurveyRequest(_Addressee):
     flow: str = Field(min_length=1, max_length=64, description="flow id, e.g. csat, nps, ces")
-    send_at: AwareDatetime | None = Field(
+    send_at: Moment | None = Field(
         default=None, description="ISO 8601 with a timezone; default or past: send now"
     )
 
@@ -83,7 +101,7 @@ class EventRequest(_Addressee):
     event: str = Field(
         min_length=1, max_length=64, description="helpdesk event, e.g. ticket_solved"
     )
-    occurred_at: AwareDatetime | None = Field(
+    occurred_at: Moment | None = Field(
         default=None, description="when it happened (the delay counts from here); default: now"
     )
 
@@ -133,8 +151,9 @@ class Problem(BaseModel):
 _bearer = HTTPBearer(auto_error=False, description="SURVEYBOT_API_TOKEN")
 _AUTH_ERRORS: dict[int | str, dict[str, Any]] = {401: {"model": Problem}}
 _POST_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": Problem, "description": "the body is not readable JSON"},
+    400: {"model": Problem, "description": "the body is not text (undecodable bytes)"},
     409: {"model": Problem, "description": "the idempotency key was used for another request"},
+    413: {"model": Problem, "description": "the body is over the size limit"},
 }
 
 
@@ -166,8 +185,8 @@ def create_app(svc: Services, routers: Sequence[APIRouter] = ()) -> FastAPI:
     ) -> None:
         if not token:
             return
-        given = credentials.credentials if credentials else ""
-        if not secrets.compare_digest(given.encode(), token.encode()):
+        given = f"Bearer {credentials.credentials}" if credentials else ""
+        if not token_matches(given, token):
             raise HTTPException(
                 401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"}
             )
@@ -181,6 +200,7 @@ def create_app(svc: Services, routers: Sequence[APIRouter] = ()) -> FastAPI:
     )
     app.include_router(docs.router(app.title))
     app.state.services = svc
+    app.add_middleware(RequestGuard, token=token)
     api = APIRouter(prefix="/api/v1", dependencies=[Depends(authorized)], responses=_AUTH_ERRORS)
 
     @api.post(
@@ -309,15 +329,6 @@ async def _trigger(
     address = Address(
         platform=body.platform, user_id=body.user, chat_id=body.chat, user_name=body.user_name
     )
-    if key is not None:
-        earlier = await svc.storage.session_by_key(key)
-        if earlier is not None and (earlier.flow_id, earlier.platform, earlier.user_id) != (
-            flow_id, address.platform, address.user_id
-        ):  # fmt: skip
-            raise HTTPException(
-                409, f"idempotency key {key!r} was used for survey {earlier.id} of "
-                f"{earlier.flow_id} to {earlier.platform}:{earlier.user_id}",
-            )  # fmt: skip
     try:
         return await svc.dispatcher.request(
             flow_id, address, body.context, triggered_by=triggered_by, locale=body.locale,
@@ -325,6 +336,8 @@ async def _trigger(
         )  # fmt: skip
     except UnknownFlow as exc:  # withdrawn by a reload since the check
         _invalid("flow", str(exc), "unknown_flow", flow_id)
+    except IdempotencyConflict as exc:  # another flow, customer or context
+        raise HTTPException(409, str(exc)) from None
 
 
 async def _accepted(

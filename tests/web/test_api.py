@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -14,71 +13,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bot.app import Services
 from bot.chat import Inbound
-from bot.conversation.dispatch import Dispatcher
-from bot.conversation.runtime import Runtime
-from bot.settings import MilestoneEvent, ServerConfig, Settings, StorageConfig, SurveysConfig
-from bot.survey.loader import FlowRegistry
+from bot.settings import ServerConfig
 from bot.web.api import ApiTokenRequired, create_app
-from storage.sqlite.backend import SQLiteStorage
+from tests.support.api_support import AUTH, error_fields, settings_for, survey
 from tests.support.clock import FakeClock, TimedAdapter
-
-TOKEN = "s3cret-token"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
-
-
-def settings_for(tmp_path: Path, flows_dir: Path, **changes: Any) -> Settings:
-    base: dict[str, Any] = {
-        "flows_dir": flows_dir,
-        "storage": StorageConfig(url=f"sqlite:///{tmp_path / 'surveys.db'}"),
-        "surveys": SurveysConfig(
-            events={"ticket_solved": MilestoneEvent(flow="csat", delay=timedelta(hours=2))}
-        ),
-        "api_token": TOKEN,
-    }
-    return Settings(**(base | changes))
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def telegram(clock: FakeClock) -> TimedAdapter:
-    return TimedAdapter(platform="telegram", clock=clock)
-
-
-@pytest.fixture
-def svc(
-    tmp_path: Path,
-    flows_dir: Path,
-    registry: FlowRegistry,
-    sqlite_storage: SQLiteStorage,
-    clock: FakeClock,
-    telegram: TimedAdapter,
-) -> Services:
-    settings = settings_for(tmp_path, flows_dir)
-    runtime = Runtime(registry, sqlite_storage, {"telegram": telegram}, clock=clock)
-    dispatcher = Dispatcher(
-        runtime, sqlite_storage, settings.surveys, clock=clock, sleep=clock.sleep
-    )
-    return Services(settings, sqlite_storage, registry, runtime, dispatcher)
-
-
-@pytest.fixture
-async def client(svc: Services) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=create_app(svc))
-    async with httpx.AsyncClient(transport=transport, base_url="http://surveybot") as client:
-        yield client
-
-
-def survey(**fields: Any) -> dict[str, Any]:
-    return {"flow": "csat", "platform": "telegram", "user": "1001"} | fields
-
-
-def error_fields(response: httpx.Response) -> list[str]:
-    assert response.status_code == 422, response.text
-    return [".".join(map(str, e["loc"])) for e in response.json()["detail"]]
 
 
 async def test_without_the_right_bearer_token_nothing_is_sent(
