@@ -33,6 +33,7 @@ from bot.cli.common import (
     setup_logging,
 )
 from bot.conversation.runtime import UnknownFlow
+from bot.reports.cells import safe_row
 from bot.settings import ConfigError, Settings
 from bot.survey.loader import flow_files, load_flow
 
@@ -140,7 +141,8 @@ async def _export(
         async for row in svc.storage.export_rows(flow, since):
             data = row.as_dict()
             if writer:
-                writer.writerow({**data, "context": json.dumps(data["context"], sort_keys=True)})
+                context = json.dumps(data["context"], sort_keys=True)
+                writer.writerow(safe_row({**data, "context": context}))
             else:
                 stream.write(json.dumps(data, ensure_ascii=False) + "\n")
             count += 1

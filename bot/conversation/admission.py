@@ -24,7 +24,6 @@ from pydantic import BaseModel, ConfigDict
 
 from bot.chat import Address, DeliveryError, Prompt
 from bot.conversation.runtime import Runtime
-from bot.settings import SurveysConfig
 from bot.survey.engine import locale_for
 from bot.survey.flow import Flow
 from bot.survey.texts import text_for
@@ -97,14 +96,14 @@ def same_request(
     ) and earlier.context == dict(context or {})
 
 
-def throttle_window(flow: Flow, surveys: SurveysConfig) -> timedelta:
+def throttle_window(flow: Flow, default: timedelta, per_flow: Mapping[str, timedelta]) -> timedelta:
     """The flow's window: ``surveys.throttle_per_flow`` in config.yaml, else the flow's own
     ``throttle:``, else ``surveys.throttle``. Zero turns the throttle off."""
-    if flow.id in surveys.throttle_per_flow:
-        return surveys.throttle_per_flow[flow.id]
+    if flow.id in per_flow:
+        return per_flow[flow.id]
     if flow.throttle is not None:
         return flow.throttle
-    return surveys.throttle
+    return default
 
 
 def is_customer_started(triggered_by: str) -> bool:

@@ -26,6 +26,7 @@ from rich.table import Table
 from bot.reports.model import Rate, Report, ScoreLine
 from bot.reports.themes import FlowThemes
 from bot.survey.change import Change
+from bot.reports.cells import safe_row
 from bot.survey.scoring import Score
 
 CSV_COLUMNS = [
@@ -304,5 +305,5 @@ def to_csv(report: Report, comments: bool = False) -> str:
     writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
     writer.writeheader()
     for row in csv_rows(report, comments):
-        writer.writerow(row)
+        writer.writerow(safe_row(row))
     return buffer.getvalue()

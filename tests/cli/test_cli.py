@@ -5,30 +5,9 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
-import pytest
-
-SURVEYBOT = shutil.which("surveybot", path=str(Path(sys.executable).parent)) or "surveybot"
-
-
-def surveybot(*args: str, cwd: Path, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SURVEYBOT_")}
-    return subprocess.run(
-        [SURVEYBOT, *args], cwd=cwd, input=stdin, capture_output=True, text=True, env=env,
-        timeout=60,
-    )  # fmt: skip
-
-
-@pytest.fixture
-def workdir(tmp_path: Path) -> Path:
-    result = surveybot("init", "demo", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    return tmp_path / "demo"
+from tests.support.console_script import surveybot
 
 
 def test_init_writes_a_working_config_and_the_shipped_flows(workdir: Path) -> None:
