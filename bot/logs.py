@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
 from typing import Literal
 
 from pythonjsonlogger.json import JsonFormatter
 
 
-def configure(level: str = "INFO", fmt: Literal["text", "json"] = "text") -> None:
-    handler = logging.StreamHandler(sys.stderr)
+def configure(
+    level: str = "INFO", fmt: Literal["text", "json"] = "text", file: Path | None = None
+) -> None:
+    """Logs to stderr, or appended to ``file``."""
+    handler: logging.Handler = (
+        logging.FileHandler(file, encoding="utf-8") if file else logging.StreamHandler(sys.stderr)
+    )
     if fmt == "json":
         handler.setFormatter(
             JsonFormatter(

@@ -24,7 +24,7 @@ import uvicorn
 from rich.console import Console
 
 from bot.app import Services, services
-from bot.chat import Address, Inbound
+from bot.chat import Address
 from bot.conversation.reload import watch_flows
 from bot.conversation.runtime import UnknownFlow
 from bot.platforms.base import PlatformRunner
@@ -134,10 +134,11 @@ async def _serve(svc: Services, stop: asyncio.Event, runners: list[PlatformRunne
 
 
 async def _console_then_stop(svc: Services, stop: asyncio.Event) -> None:
-    """The console chat; leaving it at a terminal stops the process. With stdin not a
-    terminal (a service), its end only ends the chat: the server keeps running."""
-    await _console_chat(svc, stop)
-    if sys.stdin.isatty():
+    """The console chat. ``/quit`` leaves the chat and the server keeps running (Ctrl-C stops
+    it); the end of input at a terminal (Ctrl-D) stops the process. With stdin not a terminal
+    (a service), its end only ends the chat."""
+    quit_typed = await _console_chat(svc, stop)
+    if sys.stdin.isatty() and not quit_typed:
         stop.set()
 
 
@@ -159,14 +160,29 @@ async def _read_line() -> str | None:
     return await future
 
 
-async def _console_chat(svc: Services, stop: asyncio.Event) -> None:
+def console_help(svc: Services) -> str:
+    flows = ", ".join(svc.registry.ids()) or "(none)"
+    server = svc.settings.server
+    return (
+        f"Commands:\n  /start FLOW  begin a survey (flows: {flows})\n"
+        "  /skip        skip an optional question\n"
+        "  /help        this list\n"
+        "  /quit        leave the chat (the HTTP server keeps running; Ctrl-C stops surveybot)\n"
+        "Anything else answers the question on screen; for a numbered list, type the number.\n"
+        f"Surveys sent to console:ID through the API (http://{server.host}:{server.port}) "
+        "show up here."
+    )
+
+
+async def _console_chat(svc: Services, stop: asyncio.Event) -> bool:
+    """Read the terminal until the input ends or stop; True when the person typed /quit."""
     console = Console(highlight=False, soft_wrap=True)
     adapter = ConsoleAdapter(console)
     svc.runtime.adapters["console"] = adapter
     user = getpass.getuser()
     console.print(
         f"surveybot console chat. Flows: {', '.join(svc.registry.ids()) or '(none)'}. "
-        "Type /start FLOW to begin, /quit to leave.",
+        "Type /start FLOW to begin, /help for the commands.",
         markup=False,
     )
     while not stop.is_set():
@@ -176,21 +192,43 @@ async def _console_chat(svc: Services, stop: asyncio.Event) -> None:
         stopper.cancel()
         if reader not in done:
             reader.cancel()
-            break
+            return False
         line = reader.result()
-        if line is None or line.strip() == "/quit":
-            break
+        if line is None:
+            return False
         text = line.strip()
-        if text.startswith(("/start", "/survey")):
-            _, _, flow_id = text.partition(" ")
-            try:
-                await svc.runtime.start_survey(
-                    flow_id.strip(),
-                    Address(platform="console", user_id=user),
-                    triggered_by="console",
-                )
-            except UnknownFlow as exc:
-                console.print(str(exc), markup=False)
-            continue
-        # /skip included: the engine reads it
-        await svc.runtime.handle(Inbound(platform="console", kind="text", user_id=user, text=text))
+        command, _, rest = text.partition(" ")
+        if command == "/quit":
+            console.print("Left the chat; the HTTP server keeps running. Ctrl-C stops surveybot.",
+                          markup=False)  # fmt: skip
+            return True
+        if command in ("/help", "/?"):
+            console.print(console_help(svc), markup=False)
+        elif command in ("/start", "/survey"):
+            await _console_start(svc, console, Address(platform="console", user_id=user), rest)
+        elif text:
+            inbound = adapter.reply(text)
+            if inbound is None:
+                console.print("No question is waiting for you. /start FLOW begins a survey; "
+                              "/help lists the commands.", markup=False)  # fmt: skip
+            else:
+                await svc.runtime.handle(inbound)
+    return False
+
+
+async def _console_start(svc: Services, console: Console, address: Address, flow_id: str) -> None:
+    """``/start FLOW`` typed in the console: a customer-started survey like a Telegram deep
+    link (the dispatcher throttles it and thanks a customer who answered recently)."""
+    flow_id = flow_id.strip()
+    if not flow_id:
+        flows = ", ".join(svc.registry.ids()) or "(none loaded)"
+        console.print(f"Which survey? Type /start FLOW, e.g. /start nps (flows: {flows}).",
+                      markup=False)  # fmt: skip
+        return
+    try:
+        result = await svc.dispatcher.request(flow_id, address, triggered_by="console:start")
+    except UnknownFlow as exc:
+        console.print(str(exc), markup=False)
+        return
+    if result.status == "failed":
+        console.print(f"Could not start {flow_id}: {result.reason}", markup=False)

@@ -89,7 +89,9 @@ def run_async(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coro)
 
 
-def setup_logging(level: str = "WARNING", fmt: Literal["text", "json"] = "text") -> None:
+def setup_logging(
+    level: str = "WARNING", fmt: Literal["text", "json"] = "text", file: Path | None = None
+) -> None:
     from bot.logs import configure
 
-    configure(level, fmt)
+    configure(level, fmt, file)

@@ -7,6 +7,7 @@ import csv
 import getpass
 import json
 import logging
+import secrets
 import shutil
 import sys
 from datetime import datetime
@@ -17,7 +18,7 @@ from typing import Annotated, Any
 import typer
 
 from bot.app import services
-from bot.chat import Address, Inbound
+from bot.chat import Address
 from bot.cli.common import (
     EXPORT_COLUMNS,
     ConfigOpt,
@@ -35,6 +36,7 @@ from bot.cli.common import (
 from bot.conversation.runtime import UnknownFlow
 from bot.reports.cells import safe_row
 from bot.settings import ConfigError, Settings
+from bot.survey.flow import Flow
 from bot.survey.loader import flow_files, load_flow
 
 
@@ -69,25 +71,34 @@ def try_cmd(
     flow: Annotated[str, typer.Argument(help="flow id, e.g. nps")],
     locale: Annotated[str | None, typer.Option(help="en, el, lt, ...")] = None,
     ctx: CtxOpt = None,
+    user: Annotated[
+        str | None, typer.Option("--user", help="answer as this console user (default: you)")
+    ] = None,
     config: ConfigOpt = Path("config.yaml"),
 ) -> None:
-    """Answer a flow in the terminal (works with piped stdin); answers are stored."""
+    """Answer a flow in the terminal (works with piped stdin); answers are stored. Each run is
+    its own conversation, so previews running at the same time never mix."""
     settings = settings_from(config)
     setup_logging()
-    finished = run_async(_try(settings, flow, locale, parse_ctx(ctx)))
+    who = user or getpass.getuser()
+    finished = run_async(_try(settings, flow, locale, parse_ctx(ctx), who))
     if not finished:
         err.print("input ended before the survey was finished; the answers so far are saved")
         raise typer.Exit(1)
 
 
-async def _try(settings: Settings, flow_id: str, locale: str | None, ctx: dict[str, str]) -> bool:
+async def _try(
+    settings: Settings, flow_id: str, locale: str | None, ctx: dict[str, str], user: str
+) -> bool:
     from bot.platforms.console import ConsoleAdapter, read_line
 
     async with services(settings) as svc:
         adapter = ConsoleAdapter(out, locale)
         svc.runtime.adapters["console"] = adapter
-        address = Address(platform="console", user_id=getpass.getuser())
+        # a chat of its own: answers typed into another preview never land in this one
+        address = Address(platform="console", user_id=user, chat_id=f"try-{secrets.token_hex(4)}")
         try:
+            check_locale(svc.runtime.flow(flow_id), locale)
             session = await svc.runtime.start_survey(
                 flow_id, address, ctx, triggered_by="try", locale=locale
             )
@@ -101,10 +112,22 @@ async def _try(settings: Settings, flow_id: str, locale: str | None, ctx: dict[s
             line = await asyncio.to_thread(read_line)
             if line is None:
                 return False
-            text = line.strip()
-            await svc.runtime.handle(  # /skip included: the engine reads it
-                Inbound(platform="console", kind="text", user_id=address.user_id, text=text)
-            )
+            inbound = adapter.reply(line)
+            if inbound is not None:
+                await svc.runtime.handle(inbound)
+
+
+def check_locale(flow: Flow, locale: str | None) -> None:
+    """``--locale`` must name one of the flow's languages (el-GR counts as el)."""
+    if locale is None:
+        return
+    primary = locale.replace("_", "-").split("-")[0].lower()
+    if primary not in flow.locales:
+        err.print(
+            f"flow {flow.id!r} has no {locale!r} texts; its locales: {', '.join(flow.locales)}",
+            markup=False,
+        )
+        raise typer.Exit(1)
 
 
 @app.command("export")
@@ -208,12 +231,34 @@ def run_cmd(
     config: ConfigOpt = Path("config.yaml"),
     log_format: Annotated[str, typer.Option(help="text or json")] = "text",
     log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING")] = "INFO",
+    log_file: Annotated[
+        str | None,
+        typer.Option(
+            help="write logs here; '-' = stderr (default: stderr, or surveybot.log "
+            "beside config.yaml in console mode, so logs stay out of the chat)"
+        ),
+    ] = None,
 ) -> None:
     """Start what config.yaml and the environment enable (console chat when no platform)."""
     if log_format not in ("text", "json"):
         raise typer.BadParameter("expected text or json", param_hint="--log-format")
     settings = settings_from(config)
-    setup_logging(log_level, log_format)  # type: ignore[arg-type]
+    if not [p for p in flow_files([settings.flows_dir]) if p.is_file()]:
+        where = "no config.yaml here and " if not config.exists() else ""
+        err.print(
+            f"{where}no flows in {settings.flows_dir}: nothing to serve. Run `surveybot init "
+            "DIR` to write a config.yaml and the shipped flows, then start `surveybot run` "
+            "there (or pass --config PATH).",
+            markup=False,
+        )
+        raise typer.Exit(2)
+    console_mode = settings.telegram_token is None and settings.slack_bot_token is None
+    if log_file is None and console_mode:
+        log_file = str((config.parent if config.exists() else Path.cwd()) / "surveybot.log")
+        err.print(f"console mode: logs go to {log_file} (--log-file - shows them here)",
+                  markup=False)  # fmt: skip
+    target = None if log_file in (None, "-") else Path(log_file)
+    setup_logging(log_level, log_format, target)  # type: ignore[arg-type]
     from bot.run import run
 
     try:

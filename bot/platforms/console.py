@@ -1,8 +1,11 @@
 """The terminal as a chat platform: `surveybot try` and `surveybot run` without tokens.
 
 Buttons are shown as numbered or bracketed choices; the customer types the answer (a number,
-yes/no, an option's number or label, free text, /skip), which the engine parses like any typed
-reply on Telegram or Slack.
+yes/no, an option's number or label, free text, /skip). :meth:`ConsoleAdapter.reply` turns the
+typed line into the answer to the question *on screen*: a number from a numbered list is that
+button's tap (so ``2`` under ``1) Yes  2) No`` is No), anything else is typed text (the engine
+reads it, /skip included) for the customer and chat the question was asked of, whoever else
+has a survey open.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import sys
 from rich.console import Console
 from rich.markup import escape
 
-from bot.chat import Address, Inbound, Platform, Prompt, Sent, Settled
+from bot.chat import Address, Button, Inbound, Platform, Prompt, Sent, Settled
 
 
 class ConsoleAdapter:
@@ -24,6 +27,8 @@ class ConsoleAdapter:
         self.locale = locale
         self._ids = itertools.count(1)
         self.transcript: list[Prompt] = []
+        self.showing: Address | None = None  # whom the question on screen was asked of
+        self._numbered: tuple[Button, ...] = ()  # the buttons listed as 1) 2) 3) ...
 
     async def send(self, address: Address, prompt: Prompt) -> Sent:
         self.transcript.append(prompt)
@@ -33,14 +38,31 @@ class ConsoleAdapter:
         style = "bold" if prompt.kind in ("question", "reminder") else "green"
         out.print(f"[{style}]{escape(prompt.text)}[/{style}]")
         buttons = [b for row in prompt.rows for b in row]
+        numbered: tuple[Button, ...] = ()
         if buttons and all(b.label.lstrip("-").isdigit() for b in buttons):
             out.print(escape(f"  [{buttons[0].label}–{buttons[-1].label}]"))
         elif buttons:
+            numbered = tuple(buttons)
             for number, button in enumerate(buttons, start=1):
                 out.print(f"  {number}) {escape(button.label)}")
         if prompt.skip is not None:
             out.print(f"  (/skip — {escape(prompt.skip.label)})")
+        if prompt.kind in ("question", "reminder"):
+            self.showing, self._numbered = address, numbered
+        elif prompt.kind == "thanks" and address == self.showing:
+            self.showing, self._numbered = None, ()
         return Sent(chat_id=address.chat_id or address.user_id, message_id=str(next(self._ids)))
+
+    def reply(self, line: str) -> Inbound | None:
+        """The typed line as the answer to the question on screen; None when none is."""
+        if self.showing is None:
+            return None
+        text = line.strip()
+        who = {"user_id": self.showing.user_id, "chat_id": self.showing.chat_id}
+        if text.isdigit() and 1 <= int(text) <= len(self._numbered):
+            payload = self._numbered[int(text) - 1].payload
+            return Inbound(platform="console", kind="tap", payload=payload, **who)
+        return Inbound(platform="console", kind="text", text=text, **who)
 
     async def settle(self, inbound: Inbound, settled: Settled) -> None:
         """Nothing to edit in a terminal: the typed answer is already on screen."""

@@ -23,10 +23,10 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from bot.reports.cells import safe_row
 from bot.reports.model import Rate, Report, ScoreLine
 from bot.reports.themes import FlowThemes
 from bot.survey.change import Change
-from bot.reports.cells import safe_row
 from bot.survey.scoring import Score
 
 CSV_COLUMNS = [
