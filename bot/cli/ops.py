@@ -28,7 +28,7 @@ from bot.cli.common import (
     settings_from,
     setup_logging,
 )
-from bot.conversation.dispatch import TriggerResult
+from bot.conversation.admission import IdempotencyConflict, InvalidContext, TriggerResult
 from bot.conversation.runtime import UnknownFlow
 from bot.settings import Settings
 from bot.survey.flow import parse_duration
@@ -107,17 +107,14 @@ async def _send(
     from bot.run import platform_runners
 
     async with services(settings) as svc:
-        if send_at is None or send_at <= svc.dispatcher.clock():
-            platform_runners(svc)  # adapters only: nothing starts polling
-            if address.platform not in svc.runtime.adapters:
-                err.print(
-                    f"{address.platform} is not configured: set SURVEYBOT_"
-                    f"{address.platform.upper()}_{'BOT_' if address.platform == 'slack' else ''}"
-                    "TOKEN (console surveys run with `surveybot try`)",
-                    markup=False,
-                )
-                raise typer.Exit(2)
+        platform_runners(svc)  # adapters only: nothing starts polling
+        now = send_at is None or send_at <= svc.dispatcher.clock()
         try:
+            svc.runtime.flow(flow)
+            refusal = unreachable(address.platform, set(svc.runtime.adapters), now=now)
+            if refusal:
+                err.print(refusal, markup=False)
+                raise typer.Exit(2)
             return await svc.dispatcher.request(
                 flow, address, context, triggered_by="cli", locale=locale, send_at=send_at,
                 idempotency_key=key,
@@ -125,6 +122,29 @@ async def _send(
         except UnknownFlow as exc:
             err.print(str(exc), markup=False)
             raise typer.Exit(2) from None
+        except IdempotencyConflict as exc:
+            err.print(f"refused: {exc}", markup=False)
+            raise typer.Exit(1) from None
+
+
+TOKENS = {"telegram": "SURVEYBOT_TELEGRAM_TOKEN", "slack": "SURVEYBOT_SLACK_BOT_TOKEN"}
+
+
+def unreachable(platform: str, configured: set[str], *, now: bool) -> str | None:
+    """Why a survey for ``platform`` could never be delivered from this install (now or at
+    its time, refused alike), or None. The console has no token: it is the terminal of a
+    running `surveybot run`, so only a scheduled send can reach it."""
+    if platform == "console":
+        if now:
+            return (
+                "the console is a terminal, not a platform to send to: answer a flow yourself "
+                "with `surveybot try FLOW`, or schedule it (--in 1m) for the console chat of a "
+                "running `surveybot run`"
+            )
+        return None
+    if platform not in configured:
+        return f"{platform} is not configured: set {TOKENS[platform]} in the environment"
+    return None
 
 
 @app.command("invite")
@@ -148,7 +168,7 @@ async def _invite(settings: Settings, flow: str, context: dict[str, str]) -> tup
     async with services(settings) as svc:
         try:
             token = await svc.dispatcher.invite(flow, context)
-        except UnknownFlow as exc:
+        except (UnknownFlow, InvalidContext) as exc:
             err.print(str(exc), markup=False)
             raise typer.Exit(2) from None
     username = settings.telegram.bot_username

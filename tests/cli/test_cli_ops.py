@@ -52,7 +52,10 @@ def stored(config: Path) -> list[tuple[SessionRecord, list[Job]]]:
     return asyncio.run(read())
 
 
-def test_send_in_an_hour_leaves_a_job_for_the_running_server(install: Path) -> None:
+def test_send_in_an_hour_leaves_a_job_for_the_running_server(
+    install: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SURVEYBOT_TELEGRAM_TOKEN", "123:abc")  # the running server's bot
     result = runner.invoke(app, ["send", "csat", "--to", "telegram:42", "--in", "1h",
                                  "--ctx", "ticket_id=T-5", "--config", str(install)])  # fmt: skip
     assert result.exit_code == 0, result.output
@@ -122,3 +125,30 @@ def test_invite_prints_a_token_and_its_telegram_link(install: Path) -> None:
             await storage.close()
 
     assert asyncio.run(consume()) == ("nps", {"ticket_id": "T-9"})
+
+
+@pytest.mark.parametrize("when", [[], ["--in", "1m"], ["--at", "2030-01-01T09:00Z"]])
+def test_a_platform_without_a_token_is_refused_now_and_later_alike(
+    install: Path, when: list[str]
+) -> None:
+    result = runner.invoke(app, ["send", "nps", "--to", "telegram:900", *when,
+                                 "--config", str(install)])  # fmt: skip
+    assert result.exit_code == 2
+    assert "telegram is not configured: set SURVEYBOT_TELEGRAM_TOKEN" in result.output
+    assert "scheduled" not in result.output and stored(install) == []
+
+
+def test_sending_to_the_console_names_no_made_up_variable(install: Path) -> None:
+    now = runner.invoke(app, ["send", "nps", "--to", "console:root", "--config", str(install)])
+    assert now.exit_code == 2 and "CONSOLE_TOKEN" not in now.output
+    assert "surveybot try FLOW" in now.output and stored(install) == []
+    later = runner.invoke(app, ["send", "nps", "--to", "console:root", "--in", "1m",
+                                "--config", str(install)])  # fmt: skip
+    assert later.exit_code == 0 and "scheduled nps for console:root" in later.output
+
+
+def test_a_reused_key_for_another_customer_is_refused(install: Path) -> None:
+    args = ["send", "csat", "--in", "1h", "--key", "T-1", "--config", str(install)]
+    assert runner.invoke(app, [*args, "--to", "console:a"]).exit_code == 0
+    other = runner.invoke(app, [*args, "--to", "console:b"])
+    assert other.exit_code == 1 and "'T-1' was already used" in other.output
