@@ -22,6 +22,7 @@ from bot.survey.flow import (
     Choice,
     Condition,
     Flow,
+    FreeText,
     Nps,
     Rating,
     Scalar,
@@ -29,6 +30,7 @@ from bot.survey.flow import (
     YesNo,
     normalize,
 )
+from bot.survey.wording import pydantic_message
 
 
 class Problem(BaseModel):
@@ -70,28 +72,55 @@ def shape_problems(data: object) -> tuple[Flow | None, list[Problem]]:
 
 def validate(data: object) -> tuple[Flow | None, list[Problem]]:
     """Both passes. When parts of the file are malformed, the graph pass still runs over what
-    parsed (the good questions, the good top-level keys), so all problems come at once."""
+    parsed, so all problems come at once: a broken question stands in as a stub that keeps
+    its id and place (references to it and duplicate ids still read right; nothing is
+    reported *about* the stub twice), and broken top-level keys take neutral defaults (with
+    ``locales`` broken, locale completeness cannot be judged and is not)."""
     flow, problems = shape_problems(data)
     if flow is not None:
         return flow, graph_problems(flow)
     if not isinstance(data, Mapping) or not isinstance(data.get("questions"), list):
         return None, problems
+    if not data["questions"]:
+        return None, problems
     bad_top = {p.loc[0] for p in problems if p.loc and p.loc[0] != "questions"}
-    if "locales" in bad_top or not any(p.loc for p in problems):
-        return None, problems
     broken = {p.loc[1] for p in problems if p.loc[:1] == ("questions",) and len(p.loc) > 1}
-    kept = [i for i, _ in enumerate(data["questions"]) if i not in broken]
     top = {k: v for k, v in data.items() if k not in bad_top and k != "questions"}
-    top = {"id": "flow", "name": "flow", **top}
-    partial, _ = shape_problems({**top, "questions": [data["questions"][i] for i in kept]})
-    if partial is None:
+    top = {"id": "flow", "name": "flow", "locales": ["en"], **top}
+    try:
+        base = Flow.model_validate({**top, "questions": [_placeholder_question()]})
+    except ValidationError:
         return None, problems
-    for p in graph_problems(partial):
-        loc = p.loc
-        if loc[:1] == ("questions",) and isinstance(loc[1], int):
-            loc = ("questions", kept[loc[1]], *loc[2:])
-        problems.append(p.model_copy(update={"loc": loc}))
+    items: list[Any] = []
+    stubs: set[str] = set()
+    for i, raw in enumerate(data["questions"]):
+        if i in broken:
+            stub = _stub(raw, i)
+            stubs.add(stub.id)
+            items.append(stub)
+        else:
+            items.append(QUESTION_ADAPTER.validate_python(raw))
+    partial = base.model_copy(update={"questions": items})
+    for p in graph_problems(partial, check_locales="locales" not in bad_top):
+        if p.loc[:2] and p.loc[0] == "questions" and p.loc[1] in broken:
+            continue  # about a broken question: its own errors are reported already
+        if (
+            p.loc[2:3] == ("when",)
+            and p.loc[3:4]
+            and p.loc[3] in stubs
+            and "later" not in p.message
+        ):
+            continue  # a condition on a broken question cannot be judged
+        problems.append(p)
     return None, problems
+
+
+def _stub(raw: object, index: int) -> FreeText:
+    """A stand-in for a question that did not parse: its id if it has a usable one."""
+    qid = raw.get("id") if isinstance(raw, Mapping) else None
+    if not isinstance(qid, str) or not qid:
+        qid = f"question {index + 1}"
+    return FreeText.model_construct(id=qid, type="text", text="", optional=False, when=None)
 
 
 def _placeholder_question() -> dict[str, str]:
@@ -110,8 +139,8 @@ def _from_pydantic(exc: ValidationError, prefix: tuple[str | int, ...], qid: Any
             if part == "[key]":
                 continue
             loc.append(part)
-        field = ".".join(str(p) for p in loc) or "flow"
-        msg = err["msg"]
+        field = ".".join(str(p) for p in loc) or ("question" if prefix else "flow")
+        msg = pydantic_message(err, field)
         if err["type"] == "union_tag_invalid":
             msg = f"unknown question type {err['input'].get('type')!r}; expected one of " + (
                 "yes_no, rating, nps, ces, choice, text"
@@ -147,7 +176,7 @@ def _texts(flow: Flow) -> Iterator[tuple[tuple[str | int, ...], Text, str | None
         yield ("strings", key), text, None
 
 
-def graph_problems(flow: Flow) -> list[Problem]:
+def graph_problems(flow: Flow, *, check_locales: bool = True) -> list[Problem]:
     """Pass 2: ids, ``when`` references and values, locales, placeholders."""
     problems: list[Problem] = []
     seen: dict[str, int] = {}
@@ -188,16 +217,16 @@ def graph_problems(flow: Flow) -> list[Problem]:
                         )
                     )
     for loc, text, qid in _texts(flow):
-        problems.extend(_check_text(flow, loc, text, qid))
+        problems.extend(_check_text(flow, loc, text, qid, check_locales))
     return problems
 
 
 def _check_text(
-    flow: Flow, loc: tuple[str | int, ...], text: Text, qid: str | None
+    flow: Flow, loc: tuple[str | int, ...], text: Text, qid: str | None, check_locales: bool
 ) -> list[Problem]:
     out = []
     variants = {"*": text} if isinstance(text, str) else text
-    if isinstance(text, dict):
+    if isinstance(text, dict) and check_locales:
         for locale in flow.locales:
             if not text.get(locale, "").strip():
                 out.append(

@@ -24,6 +24,7 @@ from pydantic import (
     StrictFloat,
     StrictInt,
     TypeAdapter,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -184,11 +185,13 @@ class Rating(_Scale):
     max: int = Field(default=5, ge=1, le=10)
     metric: Literal["csat"] = "csat"
 
-    @model_validator(mode="after")
-    def _range(self) -> Rating:
-        if self.max - self.min < 1:
-            raise ValueError("max must be greater than min")
-        return self
+    @field_validator("max")
+    @classmethod
+    def _above_min(cls, value: int, info: ValidationInfo) -> int:
+        low = info.data.get("min")  # absent when min itself is invalid
+        if low is not None and value <= low:
+            raise ValueError(f"max ({value}) must be greater than min ({low})")
+        return value
 
     def bounds(self) -> tuple[int, int]:
         return self.min, self.max

@@ -20,6 +20,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from bot.survey.checks import Problem, validate
 from bot.survey.flow import Flow
 from bot.survey.texts import BUILTIN
+from bot.survey.wording import yaml_message
 
 log = logging.getLogger(__name__)
 
@@ -74,14 +75,13 @@ def load_flow(path: Path) -> tuple[Flow | None, list[FlowError]]:
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        return None, [FlowError(shown, line, col, f"YAML syntax: {exc.problem or exc}")]
+        return None, [FlowError(shown, line, col, yaml_message(str(exc.problem or exc)))]
     except YAMLError as exc:
         return None, [FlowError(shown, 1, 1, f"YAML: {exc}")]
     flow_id = doc.get("id") if isinstance(doc, Mapping) else None
     flow_id = flow_id if isinstance(flow_id, str) else None
     flow, problems = validate(doc)
-    if flow is not None:
-        problems += _file_problems(flow, path)
+    problems += _file_problems(doc, path)
     errors = []
     for problem in problems:
         line, col = _position(doc, problem.loc)
@@ -92,13 +92,19 @@ def load_flow(path: Path) -> tuple[Flow | None, list[FlowError]]:
     return (flow if not errors else None), errors
 
 
-def _file_problems(flow: Flow, path: Path) -> list[Problem]:
+def _file_problems(doc: Any, path: Path) -> list[Problem]:
+    """What only the file can tell (its name) and the interface strings; checked on the raw
+    document, so they come with every other problem, even when the flow does not parse."""
+    if not isinstance(doc, Mapping):
+        return []
     out = []
-    if flow.id != path.stem:
+    flow_id = doc.get("id")
+    if isinstance(flow_id, str) and flow_id != path.stem:
         out.append(
-            Problem(loc=("id",), message=f"id {flow.id!r} must equal the file name {path.stem!r}")
+            Problem(loc=("id",), message=f"id {flow_id!r} must equal the file name {path.stem!r}")
         )
-    for key in flow.strings:
+    strings = doc.get("strings")
+    for key in strings if isinstance(strings, Mapping) else ():
         if key not in BUILTIN:
             out.append(
                 Problem(
