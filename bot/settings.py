@@ -7,6 +7,9 @@ for secrets) over config.yaml over defaults. Relative paths in config.yaml (``fl
 
 from __future__ import annotations
 
+import os
+import re
+from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
@@ -124,24 +127,57 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
         if loaded is not None and not isinstance(loaded, dict):
             raise ConfigError(f"{path}: the config must be a mapping of sections")
         data = dict(loaded or {})
-        leaked = [k for k in SECRETS if k in data]
+        leaked = list(secret_keys(data))
         if leaked:
             raise ConfigError(
-                f"{path}: secrets do not belong in config.yaml ({', '.join(leaked)}); set "
-                + ", ".join(f"SURVEYBOT_{k.upper()}" for k in leaked)
-                + " in the environment"
+                f"{path}: secrets do not belong in config.yaml ({', '.join(leaked)}); "
+                "secrets belong in the environment: set "
+                + ", ".join(dict.fromkeys(_secret_variable(k) for k in leaked))
             )
     token = _YAML_DATA.set(data)
     try:
         settings = Settings(**overrides)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
-        )
-        raise ConfigError(f"{path}: {problems}") from exc
+        raise ConfigError(_explain(exc, path)) from exc
     finally:
         _YAML_DATA.reset(token)
     return _resolve_paths(settings, path.parent if path.exists() else Path.cwd())
+
+
+_SECRET_WORDS = re.compile(r"token|secret|password|passwd|api_?key|credential", re.IGNORECASE)
+
+
+def secret_keys(data: Mapping[str, Any], prefix: str = "") -> Iterator[str]:
+    """Dotted paths of every secret-looking key in config.yaml's data, at any depth."""
+    for key, value in data.items():
+        dotted = f"{prefix}{key}"
+        if _SECRET_WORDS.search(str(key)):
+            yield dotted
+        elif isinstance(value, Mapping):
+            yield from secret_keys(value, f"{dotted}.")
+
+
+def _secret_variable(dotted: str) -> str:
+    """``slack.bot_token`` -> SURVEYBOT_SLACK_BOT_TOKEN, when that is a secret we read."""
+    name = dotted.replace(".", "_").lower()
+    if name in SECRETS:
+        return f"SURVEYBOT_{name.upper()}"
+    return "the matching variable (" + ", ".join(f"SURVEYBOT_{k.upper()}" for k in SECRETS) + ")"
+
+
+def _explain(exc: ValidationError, path: Path) -> str:
+    """Each problem named where it came from: the environment variable that set it, or the
+    config file."""
+    environ = {k.upper(): v for k, v in os.environ.items()}
+    problems = []
+    for e in exc.errors():
+        dotted = ".".join(str(p) for p in e["loc"])
+        variable = "SURVEYBOT_" + "__".join(str(p) for p in e["loc"][:2]).upper()
+        if variable in environ:
+            problems.append(f"{variable}={environ[variable]!r} (environment): {dotted}: {e['msg']}")
+        else:
+            problems.append(f"{path}: {dotted}: {e['msg']}")
+    return "; ".join(problems)
 
 
 def _resolve_paths(settings: Settings, base: Path) -> Settings:

@@ -85,6 +85,13 @@ def parse_since(text: str | None) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def unknown_flow_message(flow: str, known: list[str]) -> str:
+    return (
+        f"unknown flow {flow!r}: it is not loaded and nothing is stored for it; "
+        f"flows: {', '.join(known) or '(none loaded)'}"
+    )
+
+
 def run_async(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coro)
 

@@ -32,6 +32,7 @@ from bot.cli.common import (
     run_async,
     settings_from,
     setup_logging,
+    unknown_flow_message,
 )
 from bot.conversation.runtime import UnknownFlow
 from bot.reports.cells import safe_row
@@ -146,16 +147,20 @@ def export_cmd(
     settings = settings_from(config)
     stream = output.open("w", encoding="utf-8", newline="") if output else sys.stdout
     try:
-        count = run_async(_export(settings, format, flow, parse_since(since), stream))
+        count, known = run_async(_export(settings, format, flow, parse_since(since), stream))
     finally:
         if output:
             stream.close()
-    err.print(f"{count} answers exported")
+    if flow is not None and count == 0 and flow not in known:
+        err.print(unknown_flow_message(flow, known), markup=False)
+        raise typer.Exit(1)
+    err.print(f"{count} answer{'s' if count != 1 else ''} exported")
 
 
 async def _export(
     settings: Settings, fmt: str, flow: str | None, since: datetime | None, stream: Any
-) -> int:
+) -> tuple[int, list[str]]:
+    """Rows written, and the flows loaded (to tell an unknown flow from an empty one)."""
     count = 0
     writer = csv.DictWriter(stream, fieldnames=EXPORT_COLUMNS) if fmt == "csv" else None
     if writer:
@@ -169,7 +174,7 @@ async def _export(
             else:
                 stream.write(json.dumps(data, ensure_ascii=False) + "\n")
             count += 1
-    return count
+        return count, svc.registry.ids()
 
 
 @app.command("erase")

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import sqlite3
 from pathlib import Path
 from typing import Annotated
@@ -39,25 +41,60 @@ def redact(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
+def sqlite_version(url: str) -> int:
+    """The schema version of a SQLite file (0: new or empty)."""
+    path = url.removeprefix("sqlite:///")
+    if path == ":memory:" or not Path(path).exists():
+        return 0
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        return int(db.execute("PRAGMA user_version").fetchone()[0])
+
+
+async def version_before(url: str) -> int:
+    """The schema version a database holds before `db migrate` touches it (0: new or empty)."""
+    if url.startswith("sqlite:"):
+        return await asyncio.to_thread(sqlite_version, url)
+    from storage.postgres.rows import split_url
+
+    dsn, schema = split_url(url)
+    conn = await asyncpg.connect(dsn)
+    try:
+        table = f"{schema}.schema_migrations" if schema else "schema_migrations"
+        exists = await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", table)
+        if not exists:
+            return 0
+        return int(await conn.fetchval(f"SELECT COALESCE(MAX(version), 0) FROM {table}"))
+    finally:
+        await conn.close()
+
+
 @db_app.command("migrate")
 def migrate_cmd(url: UrlOpt = None, config: ConfigOpt = Path("config.yaml")) -> None:
-    """Apply pending schema migrations (safe to run while workers start: they wait their turn)."""
+    """Apply pending schema migrations (safe to run while workers start: they wait their turn);
+    says how many it applied."""
     target = url or settings_from(config).storage.url
 
-    async def migrate() -> int:
+    async def migrate() -> tuple[int, int]:
+        before = await version_before(target)
         storage = open_storage(target)
         await storage.open()  # opening applies pending migrations
         try:
-            return await storage.schema_version()
+            return before, await storage.schema_version()
         finally:
             await storage.close()
 
     try:
-        version = run_async(migrate())
+        before, version = run_async(migrate())
     except STORAGE_ERRORS as exc:
         err.print(f"cannot migrate {redact(target)}: {exc}", markup=False)
         raise typer.Exit(2) from None
-    out.print(f"{redact(target)}: schema at version {version}", markup=False)
+    if version == before:
+        out.print(f"{redact(target)}: already up to date (schema version {version}); "
+                  "nothing applied", markup=False)  # fmt: skip
+    else:
+        applied = version - before
+        out.print(f"{redact(target)}: applied {applied} migration{'s' if applied != 1 else ''} "
+                  f"(schema version {before} -> {version})", markup=False)  # fmt: skip
 
 
 @db_app.command("copy")

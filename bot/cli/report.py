@@ -14,7 +14,16 @@ from typing import Annotated, Literal, get_args
 import typer
 
 from bot.app import services
-from bot.cli.common import ConfigOpt, app, err, out, parse_since, run_async, settings_from
+from bot.cli.common import (
+    ConfigOpt,
+    app,
+    err,
+    out,
+    parse_since,
+    run_async,
+    settings_from,
+    unknown_flow_message,
+)
 from bot.reports.build import Report, build_report
 from bot.reports.format import render_table, to_csv, to_json
 from bot.settings import Settings
@@ -81,7 +90,10 @@ def report_cmd(
         themes=themes,
         now=utcnow(),
     )
-    report = run_async(_report(settings_from(config), query))
+    report, known = run_async(_report(settings_from(config), query))
+    if flow is not None and flow not in known and not (report.scores or report.response):
+        err.print(unknown_flow_message(flow, known), markup=False)
+        raise typer.Exit(1)
     if html is not None:
         from bot.reports.page import render_html
 
@@ -96,6 +108,7 @@ def report_cmd(
         render_table(shown, out, comments=comments)
 
 
-async def _report(settings: Settings, query: ReportQuery) -> Report:
+async def _report(settings: Settings, query: ReportQuery) -> tuple[Report, list[str]]:
     async with services(settings) as svc:
-        return await build_report(svc.storage, query, svc.registry, now=query.now)
+        report = await build_report(svc.storage, query, svc.registry, now=query.now)
+        return report, svc.registry.ids()

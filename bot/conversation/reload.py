@@ -31,13 +31,12 @@ def is_flow_file(change: Change, path: str) -> bool:
 def apply_changes(
     registry: FlowRegistry, changes: Iterable[tuple[Change, str]]
 ) -> dict[Path, list[FlowError]]:
-    """Reload each changed file once (an editor's save often comes as several events)."""
+    """Reload each changed file once (an editor's save often comes as several events); the
+    registry logs what changed, once: a new version, a withdrawal, or the errors of a refused
+    edit (not again while the file stays the same)."""
     results: dict[Path, list[FlowError]] = {}
     for path in sorted({Path(p) for change, p in changes if is_flow_file(change, p)}):
-        errors = registry.reload(path)
-        results[path] = errors
-        if not errors:
-            log.info("reloaded %s", path)
+        results[path] = registry.reload(path)
     return results
 
 

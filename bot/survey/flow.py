@@ -74,12 +74,35 @@ class _SafeContext(dict[str, str]):
         return ""
 
 
+_CLOSING = frozenset(".,!?;:)]}»”…·")
+
+
 def render(template: str, context: Mapping[str, str]) -> str:
-    """Fill ``{placeholders}``; a placeholder with no value renders empty, never raises."""
+    """Fill ``{placeholders}``; a placeholder with no value renders empty, never raises, and
+    takes the space before it along when punctuation or another space follows
+    (``"Thanks {name}!"`` -> ``"Thanks!"``, ``"Ticket {id} closed"`` -> ``"Ticket closed"``)."""
+    formatter = string.Formatter()
+    values = _SafeContext(context)
+    out = ""
+    empty = False  # the last placeholder rendered empty
     try:
-        return string.Formatter().vformat(template, (), _SafeContext(context))
+        for literal, field, spec, conversion in formatter.parse(template):
+            if empty and out[-1:] == " " and (not literal or literal[0] in _CLOSING or
+                                               literal[0].isspace()):  # fmt: skip
+                out = out.rstrip(" ")
+            out += literal.lstrip(" ") if empty and not out else literal
+            if field is None:
+                continue
+            spec_part = f":{spec}" if spec else ""
+            conv_part = f"!{conversion}" if conversion else ""
+            value = formatter.vformat(f"{{{field}{conv_part}{spec_part}}}", (), values)
+            empty = value == ""
+            out += value
     except (ValueError, IndexError, KeyError, AttributeError):
         return template
+    if empty and out[-1:] == " ":
+        out = out.rstrip(" ")
+    return out
 
 
 class _Model(BaseModel):

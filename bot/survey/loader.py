@@ -133,6 +133,7 @@ class FlowRegistry:
         self.flows_dir = flows_dir
         self._flows: dict[str, Flow] = {}
         self._by_file: dict[Path, str] = {}
+        self._refused: dict[Path, list[FlowError]] = {}  # last errors logged, per file
 
     def load_all(self) -> list[FlowError]:
         if not self.flows_dir.is_dir():
@@ -153,9 +154,12 @@ class FlowRegistry:
             return []
         flow, errors = load_flow(path)
         if flow is None:
-            for error in errors:
-                log.error("flow refused, previous version keeps serving: %s", error)
+            if self._refused.get(path) != errors:  # an editor's save comes as several events
+                for error in errors:
+                    log.error("flow refused, previous version keeps serving: %s", error)
+            self._refused[path] = errors
             return errors
+        self._refused.pop(path, None)
         owner = next((p for p, fid in self._by_file.items() if fid == flow.id), None)
         if owner is not None and owner != path:
             error = FlowError(str(path), 1, 1, f"flow id {flow.id!r} is already defined in {owner}")
@@ -164,8 +168,11 @@ class FlowRegistry:
         previous = self._flows.get(flow.id)
         self._flows[flow.id] = flow
         self._by_file[path] = flow.id
-        if previous is None or previous.version != flow.version:
+        if previous is None:
             log.info("flow %s loaded (version %s) from %s", flow.id, flow.version, path)
+        elif previous.version != flow.version:
+            log.info("flow %s reloaded (version %s -> %s) from %s", flow.id, previous.version,
+                     flow.version, path)  # fmt: skip
         return []
 
     def get(self, flow_id: str) -> Flow | None:
