@@ -1,13 +1,16 @@
 """`surveybot validate` reports every problem of a file in one run, in the admin's words: a
-broken question or top-level key does not hide the graph problems of the rest."""
+broken question or top-level key does not hide the graph problems of the rest. And what the
+admin wrote renders cleanly when a placeholder has no value."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from bot.cli.core import app
+from bot.survey.flow import render
 from bot.survey.loader import load_flow
 
 # 5 structural problems (locales, a min above max, one option, a bad id, an unknown type) and
@@ -93,3 +96,18 @@ def test_yaml_syntax_errors_come_with_a_hint_in_plain_words(tmp_path: Path) -> N
     assert (error.line, error.col) == (7, 15)
     assert error.message.startswith("YAML syntax: mapping values are not allowed here — ")
     assert "space" in error.message and "quotes" in error.message
+
+
+@pytest.mark.parametrize(
+    ("template", "shown"),
+    [
+        ("Thanks {customer_name}!", "Thanks!"),
+        ("Hello {customer_name}, how did {agent} do?", "Hello, how did do?"),
+        ("Ticket {ticket_id} is closed.", "Ticket is closed."),
+        ("Πώς σας εξυπηρέτησε ο/η {agent};", "Πώς σας εξυπηρέτησε ο/η;"),
+        ("Thanks {customer_name}!", "Thanks Maria!"),
+    ],
+)
+def test_a_placeholder_without_a_value_leaves_no_dangling_space(template: str, shown: str) -> None:
+    context = {"customer_name": "Maria"} if "Maria" in shown else {}
+    assert render(template, context) == shown
