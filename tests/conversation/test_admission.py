@@ -58,8 +58,8 @@ async def answer_nps(d: Dispatcher, who: Address, score: str) -> None:
 
 
 async def sessions(storage: SQLiteStorage) -> list[tuple[str, str]]:
-    rows = await storage._all("SELECT user_id, flow_id FROM sessions ORDER BY created_at")
-    return [(str(u), str(f)) for u, f in rows]
+    rows = sorted([r async for r in storage.dump_rows("sessions")], key=lambda r: r["user_id"])
+    return [(str(r["user_id"]), str(r["flow_id"])) for r in rows]
 
 
 async def test_a_customer_starting_nps_20_times_is_counted_once_and_thanked_in_their_language(
