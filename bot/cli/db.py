@@ -54,7 +54,7 @@ async def version_before(url: str) -> int:
     """The schema version a database holds before `db migrate` touches it (0: new or empty)."""
     if url.startswith("sqlite:"):
         return await asyncio.to_thread(sqlite_version, url)
-    from storage.postgres.rows import split_url
+    from storage.postgres.sql import split_url
 
     dsn, schema = split_url(url)
     conn = await asyncpg.connect(dsn)
@@ -89,12 +89,11 @@ def migrate_cmd(url: UrlOpt = None, config: ConfigOpt = Path("config.yaml")) -> 
         err.print(f"cannot migrate {redact(target)}: {exc}", markup=False)
         raise typer.Exit(2) from None
     if version == before:
-        out.print(f"{redact(target)}: already up to date (schema version {version}); "
-                  "nothing applied", markup=False)  # fmt: skip
+        done = "already up to date, nothing applied"
     else:
         applied = version - before
-        out.print(f"{redact(target)}: applied {applied} migration{'s' if applied != 1 else ''} "
-                  f"(schema version {before} -> {version})", markup=False)  # fmt: skip
+        done = f"applied {applied} migration{'s' if applied != 1 else ''} (from version {before})"
+    out.print(f"{redact(target)}: schema at version {version}; {done}", markup=False)
 
 
 @db_app.command("copy")
