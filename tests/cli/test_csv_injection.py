@@ -36,6 +36,6 @@ def test_formula_comments_are_neutralised_in_export_and_report_csv(workdir: Path
 def test_every_formula_start_is_neutralised_and_numbers_are_left_alone() -> None:
     for start in ("=", "+", "-", "@", "\t", "\r"):
         assert safe_cell(f"{start}1+1") == f"'{start}1+1"
-    assert [safe_cell(v) for v in (-3, -20.5, None, "fine", "a=b")] == [
-        -3, -20.5, None, "fine", "a=b"
+    assert [safe_cell(v) for v in (-3, -20.5, None, "fine", "a=b", "-100123", "-1+1")] == [
+        -3, -20.5, None, "fine", "a=b", "-100123", "'-1+1"
     ]  # fmt: skip
