@@ -12,9 +12,9 @@ import pytest
 
 from bot.chat import Address, Inbound
 from bot.conversation.admission import IdempotencyConflict, human_duration
+from bot.conversation.config import SurveysConfig
 from bot.conversation.dispatch import Dispatcher
 from bot.conversation.runtime import Runtime
-from bot.settings import SurveysConfig
 from bot.survey.loader import FlowRegistry
 from storage.sqlite.backend import SQLiteStorage
 from tests.support.clock import FakeClock, TimedAdapter
@@ -40,7 +40,7 @@ def dispatcher_for(
     surveys: SurveysConfig | None = None,
 ) -> Dispatcher:  # fmt: skip
     runtime = Runtime(registry, storage, {"telegram": telegram}, clock=clock)
-    return Dispatcher(runtime, surveys or SurveysConfig(), clock=clock, sleep=clock.sleep)
+    return Dispatcher(runtime, storage, surveys or SurveysConfig(), clock=clock, sleep=clock.sleep)
 
 
 @pytest.fixture
