@@ -123,8 +123,10 @@ class SlackSocket(SlackMethods):
             await self.redeliver(envelope, SOCKET_RETRY_REASON, connect_timeout=24 * 3600)
 
     def _event_acked(self, envelope: JSON) -> bool:
-        event_id = envelope["payload"].get("event_id")
-        same = [e for e in self.envelopes if e["payload"].get("event_id") == event_id]
+        event_id = (envelope.get("payload") or {}).get("event_id")
+        if event_id is None:
+            return False  # nothing names it: only its own ack (checked already) would count
+        same = [e for e in self.envelopes if (e.get("payload") or {}).get("event_id") == event_id]
         return any(e["envelope_id"] in self.acks for e in same)
 
     @property
@@ -147,6 +149,24 @@ class SlackSocket(SlackMethods):
     async def push_event(self, payload: JSON) -> JSON:
         """Send an Events API payload (from a ``build_*`` method) in a new envelope."""
         return await self._push("events_api", payload, False)
+
+    async def push_malformed(self, kind: str) -> JSON | str:
+        """Send what a Socket Mode client must survive: ``not_json`` (a text frame that is
+        not JSON), ``no_payload`` (an events_api envelope without its payload) or
+        ``event_without_type`` (an event_callback whose event has no type). Returns what was
+        sent; envelopes are watched and retried like any other."""
+        if kind == "not_json":
+            raw = '{"envelope_id": "broken", "payload": '
+            await self.wait_for(lambda: self.connected, self.connect_timeout, "a connection")
+            await [w for w in self._sockets if not w.closed][-1].send_str(raw)
+            return raw
+        env: JSON = {"envelope_id": str(uuid.uuid4()), "type": "events_api", "retry_attempt": 0,
+                     "accepts_response_payload": False, "retry_reason": ""}  # fmt: skip
+        if kind == "event_without_type":
+            env["payload"] = self.event_callback({"user": self.bot_user_id, "ts": self._ts()})
+        elif kind != "no_payload":
+            raise ValueError(f"unknown kind {kind!r}: not_json, no_payload, event_without_type")
+        return await self._send(env)
 
     # ---------------- what people do, over Socket Mode
     async def slash_command(

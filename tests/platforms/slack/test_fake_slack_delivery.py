@@ -151,3 +151,21 @@ async def test_over_http_no_retry_is_honoured_and_a_dead_app_gets_connection_fai
     dead = await fake.post_event(fake.build_dm_message("U0CUST", "two"), url=url)
     await asyncio.wait_for(dead.done.wait(), 10)
     assert dead.attempts == [(0, 0), (1, 0), (2, 0), (3, 0)] and not dead.acknowledged
+
+
+@pytest.mark.parametrize("kind", ["not_json", "no_payload", "event_without_type"])
+async def test_a_malformed_envelope_reaches_the_sdk_which_keeps_serving(
+    fake: FakeSlack, kind: str
+) -> None:
+    async with App(fake, acks=lambda req: True) as app:
+        sent = await fake.push_malformed(kind)
+        after = await fake.dm_message("U0CUST", "still here")
+        await fake.wait_ack(after)
+        assert app.got[-1].envelope_id == after["envelope_id"]
+        if isinstance(sent, dict) and "payload" in sent:  # the SDK hands it on like any other
+            assert any(r.envelope_id == sent["envelope_id"] for r in app.got)
+        if kind == "no_payload":  # the SDK drops it unacknowledged: Slack retries it
+            await fake.wait_for(lambda: not fake.retrying, what="the retries")
+            retried = [e for e in fake.envelopes if "payload" not in e]
+            assert [e["retry_attempt"] for e in retried] == [0, 1, 2, 3]
+        assert fake.protocol_errors == []
