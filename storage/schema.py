@@ -147,7 +147,7 @@ OUTBOX = Table(
         _c("platform_message_id", null=True), _c("last_error", null=True),
     ),
     indexes=(
-        Index("outbox_pending", "chat, id", where="status = 'pending'", since=2),
+        Index("outbox_pending", "chat, status, id", where="status = 'pending'", since=2),
         Index("outbox_status", "status, id", since=2),
         Index("outbox_user", "platform, user_id", since=2),
     ),

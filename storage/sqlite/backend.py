@@ -7,12 +7,10 @@ records <-> rows are shared with PostgreSQL (:mod:`storage.rows`).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import aiosqlite
@@ -22,6 +20,7 @@ from storage import dialect
 from storage.base import (
     CommitOutcome,
     ExportRow,
+    InboxEvent,
     Job,
     OutboxMessage,
     SessionRecord,
@@ -29,8 +28,15 @@ from storage.base import (
     StorageHealth,
     iso,
 )
-from storage.queues import INBOX_DONE, QueueMethods, outbox_inserts, outbox_params
-from storage.reporting import ReportQuery, ReportRows, Statement, report_sql
+from storage.queues import (
+    INBOX_DONE,
+    INBOX_NEW,
+    QueueMethods,
+    inbox_params,
+    outbox_inserts,
+    outbox_params,
+)
+from storage.reporting import ReportQuery, ReportRows
 from storage.rows import (
     EXPORT_SELECT,
     JOB_COLUMNS,
@@ -49,8 +55,28 @@ from storage.rows import (
 )
 from storage.schema import SESSIONS
 from storage.sqlite import copy as sqlite_copy
-from storage.sqlite.batch import AnswerCommit
+from storage.sqlite import reports as sqlite_reports
+from storage.sqlite.batch import AnswerCommit, SetStatement
 from storage.sqlite.connection import SQLiteConnection, sqlite_path
+
+INBOX_PUT = SetStatement(
+    f"INSERT INTO inbox ({INBOX_NEW}) VALUES ",
+    len(INBOX_NEW.split(",")),
+    " ON CONFLICT (platform, event_id) DO NOTHING RETURNING platform, event_id",
+    key_width=2,
+)
+INBOX_DONE_SET = SetStatement(
+    "WITH v(id, at) AS (VALUES ",
+    2,
+    ") UPDATE inbox SET status = 'done', done_at = v.at, lease_until = NULL"
+    " FROM v WHERE inbox.id = v.id",
+)
+OUTBOX_SENT = SetStatement(
+    "WITH v(id, at, message_id) AS (VALUES ",
+    3,
+    ") UPDATE outbox SET status = 'sent', sent_at = v.at, platform_message_id = v.message_id,"
+    " lease_until = NULL FROM v WHERE outbox.id = v.id",
+)
 
 SQL = dialect.SQLITE
 
@@ -95,6 +121,19 @@ class SQLiteStorage(QueueMethods):
     async def _returning(self, sql: str, params: Sequence[Any]) -> list[Sequence[Any]]:
         async with self.conn.transaction() as db:
             return list(await db.execute_fetchall(sql, tuple(params)))
+
+    # the hot queue writes go through the group committer as sets (one statement per batch)
+    async def inbox_put(self, events: Sequence[InboxEvent]) -> int:
+        rows = [inbox_params(e, SQL) for e in events]
+        return await self.conn.writer.write_rows(INBOX_PUT, rows) if rows else 0
+
+    async def inbox_done(self, inbox_id: int, now: datetime) -> None:
+        await self.conn.writer.write_rows(INBOX_DONE_SET, [(inbox_id, iso(now))])
+
+    async def outbox_sent(
+        self, outbox_id: int, platform_message_id: str | None, at: datetime
+    ) -> None:
+        await self.conn.writer.write_rows(OUTBOX_SENT, [(outbox_id, iso(at), platform_message_id)])
 
     # flows
     async def save_flow_version(self, flow_id: str, version: str, definition: str) -> None:
@@ -349,39 +388,4 @@ class SQLiteStorage(QueueMethods):
 
     # --- reporting (issue 6) ---------------------------------------------------------------
     async def report_rows(self, query: ReportQuery) -> ReportRows:
-        """Two read-only connections at once: the answers statement (the heaviest) on one,
-        the others one after another on the second. WAL lets them read while answers are
-        being committed; aiosqlite gives each connection a thread and SQLite releases the GIL
-        while it works, so the two use two cores. An in-memory database has one connection:
-        there the statements run one after the other."""
-        statements = report_sql(query, "sqlite")
-        if self.path == ":memory:":
-            async with self.conn.lock:
-                results = [await _fetch(self.db, s.sql, s.params) for s in statements]
-        else:
-            uri = _read_only_uri(self.path)
-            lanes = await asyncio.gather(_read(uri, statements[:1]), _read(uri, statements[1:]))
-            results = [result for lane in lanes for result in lane]
-        rows: ReportRows = {}
-        for result in results:
-            for row in result:
-                rows.setdefault(row["section"], []).append(row)
-        return rows
-
-
-def _read_only_uri(path: str) -> str:
-    return Path(path).resolve().as_uri() + "?mode=ro"
-
-
-async def _read(uri: str, statements: list[Statement]) -> list[list[dict[str, Any]]]:
-    async with aiosqlite.connect(uri, uri=True) as reader:
-        await reader.execute("PRAGMA busy_timeout=5000")
-        return [await _fetch(reader, s.sql, s.params) for s in statements]
-
-
-async def _fetch(
-    db: aiosqlite.Connection, sql: str, params: tuple[Any, ...]
-) -> list[dict[str, Any]]:
-    async with db.execute(sql, params) as cur:
-        names = [c[0] for c in cur.description]
-        return [dict(zip(names, row, strict=True)) for row in await cur.fetchall()]
+        return await sqlite_reports.report_rows(self.conn, query)

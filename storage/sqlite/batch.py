@@ -6,6 +6,8 @@ more than the SQL itself. Hot-path writes are therefore queued and written toget
 
 - single statements (mark a prompt sent, claim an event, store a session) are sent to the
   thread back to back, with no await between them, and each gets its own rowcount;
+- row writes (:class:`SetWrite`: store inbox events, mark events done, messages sent) are
+  applied as sets: one multi-row statement per kind for all the batch's requests of that kind;
 - answer commits are applied as sets, whatever their number: one multi-row ``INSERT OR IGNORE
   ... RETURNING`` for the event ids, one for the answers, one ``UPDATE ... FROM (VALUES ...)
   RETURNING`` for the sessions (guarded by their expected version), and deletes that undo the
@@ -22,6 +24,7 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -54,9 +57,31 @@ class AnswerCommit:
     outbox: tuple[tuple[Any, ...], ...] = ()  # OUTBOX_NEW values, inserted if it applies
 
 
+@dataclass(frozen=True)
+class SetStatement:
+    """A statement run once per batch for the rows of every request naming it: ``head``, one
+    ``(?, ...)`` of ``width`` values per row, ``tail``. With ``key_width`` the tail RETURNs the
+    first ``key_width`` values of each row it wrote, and each request learns how many of its
+    rows were written (a row whose key an earlier row in the batch took counts for that one)."""
+
+    head: str
+    width: int
+    tail: str
+    key_width: int = 0
+
+
+@dataclass(frozen=True)
+class SetWrite:
+    statement: SetStatement
+    rows: tuple[tuple[Any, ...], ...]
+
+
+Work = Statement | AnswerCommit | SetWrite
+
+
 @dataclass
 class _Request:
-    work: Statement | AnswerCommit
+    work: Work
     done: asyncio.Future[Any] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
@@ -83,6 +108,11 @@ class GroupCommitter:
         """Run one statement in the next batch; its rowcount once committed."""
         return int(await self._submit((sql, params)))
 
+    async def write_rows(self, statement: SetStatement, rows: Sequence[tuple[Any, ...]]) -> int:
+        """Write rows with ``statement`` in the next batch; how many were written (with a
+        ``key_width``), else 0."""
+        return int(await self._submit(SetWrite(statement, tuple(rows))))
+
     async def commit_answer(self, commit: AnswerCommit) -> CommitResult:
         result: CommitResult = await self._submit(commit)
         return result
@@ -94,7 +124,7 @@ class GroupCommitter:
                 await self._task
             self._task = None
 
-    async def _submit(self, work: Statement | AnswerCommit) -> Any:
+    async def _submit(self, work: Work) -> Any:
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run(), name="sqlite-group-commit")
         request = _Request(work)
@@ -134,8 +164,9 @@ class GroupCommitter:
 
     async def _write(self, batch: list[_Request]) -> list[Any]:
         db = self.db
-        statements = [r.work for r in batch if not isinstance(r.work, AnswerCommit)]
+        statements = [r.work for r in batch if isinstance(r.work, tuple)]
         commits = [r.work for r in batch if isinstance(r.work, AnswerCommit)]
+        sets = [r.work for r in batch if isinstance(r.work, SetWrite)]
         try:
             outcomes = await asyncio.gather(
                 db.execute("BEGIN IMMEDIATE"),
@@ -146,6 +177,7 @@ class GroupCommitter:
                 if isinstance(outcome, BaseException):
                     raise outcome
             counts = iter([c.rowcount for c in outcomes[1:]])  # type: ignore[union-attr]
+            written = iter(await _apply_sets(db, sets) if sets else [])
             verdicts = iter(await _apply_commits(db, commits) if commits else [])
             await db.execute("COMMIT")
         except BaseException as exc:
@@ -154,7 +186,12 @@ class GroupCommitter:
                 self.health.failed(exc)
             raise
         self.health.ok()
-        return [next(verdicts) if isinstance(r.work, AnswerCommit) else next(counts) for r in batch]
+        return [
+            next(verdicts) if isinstance(r.work, AnswerCommit)
+            else next(written) if isinstance(r.work, SetWrite)
+            else next(counts)
+            for r in batch
+        ]  # fmt: skip
 
 
 def is_database_failure(exc: BaseException) -> bool:
@@ -194,6 +231,33 @@ def _without_collisions(batch: list[_Request]) -> tuple[list[_Request], list[_Re
             seen |= keys
             now.append(request)
     return now, later
+
+
+async def _apply_sets(db: aiosqlite.Connection, sets: list[SetWrite]) -> list[int]:
+    """Run each set statement once (in parts under SQLite's 32766 values); rows written per
+    request, in order."""
+    written = [0] * len(sets)
+    members: dict[SetStatement, list[int]] = {}
+    for index, work in enumerate(sets):
+        members.setdefault(work.statement, []).append(index)
+    for statement, indexes in members.items():
+        rows = [(i, row) for i in indexes for row in sets[i].rows]
+        per = max(1, 30000 // statement.width)
+        keys: Counter[tuple[Any, ...]] = Counter()
+        for start in range(0, len(rows), per):
+            part = rows[start : start + per]
+            sql = statement.head + _values(len(part), statement.width) + statement.tail
+            values = [v for _, row in part for v in row]
+            if statement.key_width:
+                keys.update(tuple(r) for r in await db.execute_fetchall(sql, values))
+            else:
+                await db.execute(sql, values)
+        for i, row in rows:
+            key = row[: statement.key_width]
+            if statement.key_width and keys[key] > 0:
+                keys[key] -= 1
+                written[i] += 1
+    return written
 
 
 def _values(rows: int, width: int) -> str:

@@ -73,6 +73,17 @@ async def test_a_redelivered_update_is_stored_once(storage: Storage) -> None:
     )  # fmt: skip
 
 
+async def test_a_burst_of_webhook_calls_with_repeats_counts_each_event_once(
+    storage: Storage,
+) -> None:
+    """Ten calls at once, each carrying its own update and the same repeated one."""
+    counts = await asyncio.gather(
+        *(storage.inbox_put([event(n, f"c{n}"), event(0)]) for n in range(1, 11))
+    )
+    assert sorted(counts) == [1] * 9 + [2]  # the repeated update counted once, somewhere
+    assert (await storage.queue_counts())["inbox.pending"] == 11
+
+
 async def test_one_customers_messages_are_handled_one_at_a_time_in_order(
     storage: Storage,
 ) -> None:
