@@ -354,7 +354,7 @@ def _sessions(q: ReportQuery, d: _Sql) -> str:
 
 def _comments(q: ReportQuery, d: _Sql, section: str = "comments", limit: int = 0) -> str:
     """The newest text answers (``limit``, default ``q.comments``), each with the first
-    score answered in its session."""
+    score answered in its session. Many (themes) are read in one scan, not by the time index."""
     first_score = (
         "SELECT MIN(x.question_index) FROM answers x WHERE x.session_id = a.session_id"
         f" AND x.metric IN {SCORED} AND {d.flag('x.skipped')} = 0 AND x.value IS NOT NULL"
@@ -367,8 +367,8 @@ def _comments(q: ReportQuery, d: _Sql, section: str = "comments", limit: int = 0
         " sc.question_id AS score_question_id, sc.metric AS score_metric,"
         " sc.value AS score_value, sc.scale_min AS score_scale_min,"
         " sc.scale_max AS score_scale_max"
-        " FROM answers a JOIN sessions s ON s.id = a.session_id"
-        " LEFT JOIN answers sc ON sc.session_id = a.session_id"
+        f" FROM {d.table('answers', 'a') if limit else 'answers a'} JOIN sessions s"
+        " ON s.id = a.session_id LEFT JOIN answers sc ON sc.session_id = a.session_id"
         f" AND sc.question_index = ({first_score})"
         f" WHERE a.metric = 'text' AND {d.flag('a.skipped')} = 0 AND a.text IS NOT NULL"
         f" AND {period}{d.filters(q)}"

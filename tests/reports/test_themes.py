@@ -12,7 +12,7 @@ import io
 import json
 import shutil
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +20,15 @@ import pytest
 from typer.testing import CliRunner
 
 from bot.cli.core import app
+from bot.reports.build import build_report
 from bot.reports.themes import CommentIn, log_odds, side_of, terms_of, themes
+from bot.survey.loader import FlowRegistry
+from storage import open_storage
+from storage.reporting import ReportQuery
 from tests.conftest import SHIPPED_FLOWS
 from tests.reports.themes_seed import COMPLAINTS, PRAISE, WORDS, complaints_and_praise
-from tests.support.report_seed import seed
+from tests.support.report_seed import seed, seed_into
+from tests.support.storage_backends import BACKENDS
 
 START = datetime(2024, 5, 6, 9, tzinfo=UTC)
 
@@ -148,3 +153,23 @@ def test_comments_that_all_say_the_same_word_give_no_themes_and_no_error() -> No
     (flow,) = themes(comments)
     assert flow.negative == [] and flow.positive == []
     assert (flow.negative_comments, flow.positive_comments) == (34, 8)
+
+
+@pytest.mark.parametrize("backend", sorted(BACKENDS))
+async def test_every_backend_finds_the_same_themes(backend: str, tmp_path: Path) -> None:
+    flows = tmp_path / "flows"
+    shutil.copytree(SHIPPED_FLOWS, flows, ignore=shutil.ignore_patterns("*.py"))
+    registry = FlowRegistry(flows)
+    registry.load_all()
+    query = ReportQuery(themes=True, now=START + timedelta(days=7))
+    async with BACKENDS[backend](tmp_path) as url:
+        storage = open_storage(url)
+        await storage.open()
+        try:
+            await seed_into(storage, flows, complaints_and_praise(START))
+            report = await build_report(storage, query, registry, now=query.now)
+        finally:
+            await storage.close()
+    (nps,) = report.themes
+    assert {t.label for t in nps.negative} >= {"slow", "waited", "λεπτά", "laukiau"}
+    assert {t.label for t in nps.positive} >= {"friendly", "helpful", "ευγενικός", "malonus"}
