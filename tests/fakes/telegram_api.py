@@ -14,8 +14,10 @@ With ``deliver_updates = False`` the fake only builds updates (``send_text`` / `
 them) and delivers nothing itself: a test acting as a load balancer in front of several
 webhook workers posts them where it likes.
 
-Webhook delivery is in update order; an update whose POST is not answered 2xx (an error, no
-answer within ``webhook_timeout``, a refused connection) is posted again after a growing pause
+Webhook delivery starts updates in update order over up to ``max_connections`` (setWebhook;
+Telegram's default 40) simultaneous POSTs, so one slow or failing update does not hold up the
+others; an update whose POST is not answered 2xx (an error, no answer within
+``webhook_timeout``, a refused connection) is posted again after a growing pause
 (``webhook_retry_delay`` doubling up to ``webhook_max_delay``) until it is answered, the webhook
 is removed, or ``webhook_max_attempts`` (None: no limit, like Telegram keeping an update for a
 day) is reached.
@@ -26,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from typing import Any
 
 from aiohttp import ClientError, ClientSession, ClientTimeout, web
 
@@ -55,6 +58,7 @@ class FakeTelegram(TelegramMethods):
         self.webhook_max_attempts: int | None = None
         self.webhook_retry_delay, self.webhook_max_delay = 0.05, 1.0
         self.webhook_timeout = 5.0
+        self._in_flight: dict[asyncio.Task[None], list[Any]] = {}
         self._session: ClientSession | None = None
         self._worker: asyncio.Task[None] | None = None
 
@@ -77,9 +81,10 @@ class FakeTelegram(TelegramMethods):
     async def stopping(self) -> None:
         self._closing = True
         self.notify()
-        if self._worker:
-            self._worker.cancel()
-            await asyncio.gather(self._worker, return_exceptions=True)
+        tasks = [t for t in (self._worker, *self._in_flight) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         if self._session:
             await self._session.close()
 
@@ -113,26 +118,38 @@ class FakeTelegram(TelegramMethods):
             return 0, f"Connection failed: {err}"
 
     async def _webhook_worker(self) -> None:
+        """Start a delivery for each pending update, at most ``max_connections`` at a time."""
         while True:
             changed = self.changed()
-            if not (self.webhook_url and self._pending):
+            busy = {id(task_entry) for task_entry in self._in_flight.values()}
+            free = [e for e in self._pending if id(e) not in busy]
+            room = len(self._in_flight) < self.webhook_max_connections
+            if not (self.webhook_url and free and room):
                 await changed.wait()
                 continue
-            entry, attempt, delay = self._pending[0], 0, self.webhook_retry_delay
-            done = False  # answered 2xx, or given up on
-            while self.webhook_url and not self._closing and not done:
-                attempt += 1
-                status, reason = await self._post_update(entry[0])
-                self.webhook_deliveries.append((entry[0]["update_id"], status))
-                if done := 200 <= status < 300:
-                    break
-                error = f"Wrong response from the webhook: {status} {reason}" if status else reason
-                self._webhook_error = (int(time.time()), error)
-                if done := bool(self.webhook_max_attempts) and attempt >= (
-                    self.webhook_max_attempts or 0
-                ):
-                    break  # Telegram gives up on this update
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self.webhook_max_delay)
-            if done:  # else it waits: for the webhook to come back, or for getUpdates
-                self._pending = [e for e in self._pending if e is not entry]
+            task = asyncio.create_task(self._deliver(free[0]))
+            self._in_flight[task] = free[0]
+            task.add_done_callback(self._delivered)
+
+    def _delivered(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.pop(task, None)
+        self.notify()
+
+    async def _deliver(self, entry: list[Any]) -> None:
+        """POST one update until it is answered 2xx (or given up on, or the webhook is gone)."""
+        attempt, delay, done = 0, self.webhook_retry_delay, False
+        while self.webhook_url and not self._closing and not done:
+            attempt += 1
+            status, reason = await self._post_update(entry[0])
+            self.webhook_deliveries.append((entry[0]["update_id"], status))
+            if done := 200 <= status < 300:
+                break
+            error = f"Wrong response from the webhook: {status} {reason}" if status else reason
+            self._webhook_error = (int(time.time()), error)
+            limit = self.webhook_max_attempts
+            if done := bool(limit) and attempt >= (limit or 0):
+                break  # Telegram gives up on this update
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self.webhook_max_delay)
+        if done:  # else it waits: for the webhook to come back, or for getUpdates
+            self._pending = [e for e in self._pending if e is not entry]

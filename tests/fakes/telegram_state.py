@@ -58,6 +58,8 @@ class TelegramState(FakeServer):
         self.sent: list[JSONDict] = []  # chat_id, message_id, text, parse_mode, reply_markup
         self.edits: list[JSONDict] = []  # method, chat_id, message_id, text, reply_markup
         self.callback_answers: list[JSONDict] = []  # callback_query_id, text, show_alert
+        self.callback_latency: dict[str, float] = {}  # query id -> seconds from tap to answer
+        self._tapped_at: dict[str, float] = {}
         self.calls: list[Call] = []
         self.webhook_url: str | None = None
         self.webhook_deliveries: list[tuple[int, int]] = []  # (update_id, status; 0 = no answer)
@@ -139,6 +141,7 @@ class TelegramState(FakeServer):
             raise ValueError(f"message {message_id} has no button {data!r}; buttons: {buttons}")
         query_id = str(next(self._query_ids))
         self._open_queries.add(query_id)
+        self._tapped_at[query_id] = time.monotonic()
         return self._enqueue({"callback_query": {
             "id": query_id, "from": sender.as_dict(), "message": copy.deepcopy(current),
             "chat_instance": str(abs(chat_id) * 7919), "data": data}})  # fmt: skip

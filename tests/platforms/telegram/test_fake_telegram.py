@@ -161,6 +161,7 @@ async def test_long_polling_text_and_callback(fake: FakeTelegram, bot: Bot) -> N
     assert fake.callback_answers == [
         {"callback_query_id": query.id, "text": "Saved", "show_alert": False}
     ]
+    assert list(fake.callback_latency) == [query.id]  # measured for benchmarks
     with pytest.raises(ValueError, match=r"(?i)no button"):
         fake.tap(CUSTOMER, question.message_id, "s:11")
 

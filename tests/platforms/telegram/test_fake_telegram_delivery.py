@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 from telegram import Bot, Update
-from telegram.error import RetryAfter
+from telegram.error import BadRequest, RetryAfter
 
 from tests.fakes.telegram_api import FakeTelegram, SendLimits
 
@@ -214,3 +214,44 @@ async def test_without_strict_mode_nothing_is_limited(fake: FakeTelegram, bot: B
     for n in range(40):
         await bot.send_message(CUSTOMER, f"message {n}")
     assert fake.too_many_requests == 0 and len(fake.sent) == 40
+
+
+@pytest.mark.parametrize("connections", [40, 1])
+async def test_webhook_posts_run_side_by_side_up_to_max_connections(
+    fake: FakeTelegram, bot: Bot, connections: int
+) -> None:
+    seen: list[str] = []
+    release = asyncio.Event()
+
+    async def hook(request: web.Request) -> web.Response:
+        text = (await request.json())["message"]["text"]
+        seen.append(text)
+        if text == "slow":
+            await release.wait()
+        return web.Response()
+
+    app = web.Application()
+    app.router.add_post("/tg", hook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    url = f"http://127.0.0.1:{runner.addresses[0][1]}/tg"
+    try:
+        await bot.set_webhook(url, max_connections=connections)
+        fake.send_text(CUSTOMER, "slow")
+        fake.send_text(CUSTOMER, "fast")
+        if connections > 1:  # the second is posted while the first still waits
+            await fake.wait_for(lambda: seen == ["slow", "fast"])
+            assert fake.pending_updates and len(fake.webhook_deliveries) == 1
+            release.set()
+        else:  # one connection: the second waits for the first answer
+            await fake.wait_for(lambda: seen == ["slow"])
+            release.set()
+            await fake.wait_for(lambda: seen == ["slow", "fast"])
+        await fake.wait_for(lambda: not fake.pending_updates)
+        with pytest.raises(BadRequest, match="max_connections"):
+            await bot.set_webhook(url, max_connections=101)
+    finally:
+        release.set()
+        await bot.delete_webhook()
+        await runner.cleanup()
