@@ -17,7 +17,7 @@ import socket
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -115,13 +115,25 @@ def new_fake(strict: bool) -> tuple[FakeTelegram, str | None]:
     return fake, None
 
 
-def call_counts(fake: FakeTelegram) -> Counter[str]:
-    """Calls of the methods a survey costs (every attempt, whatever its answer)."""
-    return Counter(c.method for c in fake.calls if c.method in SURVEY_METHODS)
+def call_counts(fake: FakeTelegram, besides: Collection[int] = ()) -> Counter[str]:
+    """Calls of the methods a survey costs (every attempt, whatever its answer), except those
+    to the chats ``besides``."""
+    skip = {str(c) for c in besides}
+    return Counter(
+        c.method
+        for c in fake.calls
+        if c.method in SURVEY_METHODS and str(c.params.get("chat_id")) not in skip
+    )
 
 
-def too_many_requests(fake: FakeTelegram) -> int:
-    return sum(1 for c in fake.calls if c.status == 429)
+def too_many_requests(fake: FakeTelegram, among: Collection[int] | None = None) -> int:
+    """Calls answered 429 (only those to the chats ``among``, when given)."""
+    keep = None if among is None else {str(c) for c in among}
+    return sum(
+        1
+        for c in fake.calls
+        if c.status == 429 and (keep is None or str(c.params.get("chat_id")) in keep)
+    )
 
 
 @contextlib.contextmanager

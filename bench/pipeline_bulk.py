@@ -146,8 +146,7 @@ async def bulk(args: argparse.Namespace) -> dict[str, Any]:
         if c.status == 200 and sends and sends[0] <= c.at <= sends[-1]
     )
     completed = sum(o.completed for o in outcomes)
-    calls = call_counts(fake)
-    calls["sendMessage"] -= sum(watch.count(u) for u in recipients)  # bulk, not survey costs
+    calls = call_counts(fake, besides=recipients)  # bulk questions are not a survey's cost
     steps = {}
     for step in STEPS:
         lat = [o.latencies[step] for o in outcomes if step in o.latencies]
@@ -179,6 +178,7 @@ async def bulk(args: argparse.Namespace) -> dict[str, Any]:
             m: calls[m] / completed if completed else None for m in SURVEY_METHODS
         },
         "429s": too_many_requests(fake),
+        "429s_bulk": too_many_requests(fake, among=recipients),
         "errors": [o.error for o in outcomes if o.error][:3],
     }
 
@@ -216,6 +216,9 @@ def print_bulk(f: dict[str, Any]) -> None:
         "calls per completed interactive survey: "
         + ", ".join(f"{m} {num(per[m], '.2f')}" for m in SURVEY_METHODS)
     )
-    print(f"429 Too Many Requests from the fake: {f['429s']}")
+    print(
+        f"429 Too Many Requests from the fake: {f['429s']} ({f['429s_bulk']} to bulk recipients,"
+        f" {f['429s'] - f['429s_bulk']} to answering customers or without a chat)"
+    )
     for error in f["errors"]:
         print(f"  customer: {error}")
