@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bot.conversation.dispatch import Dispatcher
+from bot.conversation.inbox import Inbox
 from bot.conversation.runtime import Runtime
 from bot.settings import Settings
 from bot.survey.loader import FlowRegistry
@@ -24,6 +25,7 @@ class Services:
     registry: FlowRegistry
     runtime: Runtime
     dispatcher: Dispatcher
+    inbox: Inbox = field(default_factory=Inbox)
 
 
 @asynccontextmanager

@@ -85,6 +85,17 @@ class Inbound(_Frozen):
     ref: str | None = None  # opaque adapter handle (callback query id, response_url, ...)
 
 
+class RawEvent(_Frozen):
+    """A platform event exactly as it arrived, before anything parsed it: what the inbox stores
+    before the platform is acknowledged. Edges build it with pure functions that never raise,
+    so even an event nothing can parse is stored (and later quarantined), never refused."""
+
+    platform: Platform
+    event_id: str  # the platform's delivery id: a redelivery is a duplicate
+    key: str  # ordering key: one customer's events are handled one after another, in order
+    body: str  # the raw JSON text (or whatever text came, for a poison event)
+
+
 class Sent(_Frozen):
     """What an adapter reports after sending: the platform's chat and message ids."""
 

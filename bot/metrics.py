@@ -48,3 +48,9 @@ JOBS = Counter(
     ["kind", "outcome"],
     registry=REGISTRY,
 )
+INBOX_QUARANTINED = Counter(
+    "surveybot_inbox_quarantined",
+    "Platform events that could not be parsed or handled and were set aside (surveybot inbox)",
+    ["platform"],
+    registry=REGISTRY,
+)

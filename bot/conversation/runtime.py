@@ -213,13 +213,20 @@ class Runtime:
 
     # handling ----------------------------------------------------------------------------
     async def handle(self, inbound: Inbound) -> None:
-        """Never raises: a failure is logged and the process keeps running."""
+        """Never raises: a failure is logged and the process keeps running (the console)."""
+        try:
+            await self.process(inbound)
+        except Exception:
+            log.exception("failed to handle %s event from %s", inbound.kind, inbound.user_id)
+
+    async def process(self, inbound: Inbound) -> str:
+        """Handle one event and return its outcome; raises what went wrong (a storage write
+        that failed, say), so the inbox keeps the event and retries it."""
         started = time.perf_counter()
         outcome = "error"
         try:
             outcome = await self._handle(inbound)
-        except Exception:
-            log.exception("failed to handle %s event from %s", inbound.kind, inbound.user_id)
+            return outcome
         finally:
             metrics.EVENTS.labels(inbound.platform, outcome).inc()
             metrics.HANDLE_SECONDS.labels(inbound.platform).observe(time.perf_counter() - started)

@@ -13,7 +13,6 @@ Only ``bot/platforms/telegram/`` imports ``telegram``. The pieces:
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 from typing import Literal
 
 from fastapi import APIRouter
@@ -26,8 +25,9 @@ from bot.chat import Adapter
 from bot.platforms.telegram.adapter import TelegramAdapter, redacted
 from bot.platforms.telegram.commands import Triggers
 from bot.platforms.telegram.limits import ChatRateLimiter
+from bot.platforms.telegram.polling import Poller
 from bot.platforms.telegram.render import COMMANDS
-from bot.platforms.telegram.updates import PerUserOrder, TgApp, Updates
+from bot.platforms.telegram.updates import TgApp, Updates
 from bot.platforms.telegram.webhook import webhook_router
 from bot.settings import ConfigError, Settings
 
@@ -79,10 +79,8 @@ class TelegramRunner:
             .base_url(base_url)
             .base_file_url(file_url)
             .rate_limiter(ChatRateLimiter())
-            .concurrent_updates(PerUserOrder())
+            .updater(None)  # updates come through our inbox (polling.py, webhook.py)
         )
-        if self.mode == "webhook":
-            builder = builder.updater(None)
         self.application: TgApp = builder.build()
         self.telegram = TelegramAdapter(self.application.bot)
         self.adapter: Adapter = self.telegram
@@ -90,7 +88,10 @@ class TelegramRunner:
             svc.dispatcher, svc.registry, frozenset(settings.staff.telegram), self._bot_username
         )
         self._ready = False
-        Updates(self.telegram, svc.runtime.handle, self.triggers).register(self.application)
+        self.updates = Updates(self.application, self.telegram, svc.runtime.process, self.triggers)
+        self.updates.register()
+        svc.inbox.processors["telegram"] = self.updates.process
+        self.poller = Poller(self.application.bot, svc.inbox.accept, ALLOWED_UPDATES)
 
     async def start(self) -> None:
         app = self.application
@@ -114,30 +115,22 @@ class TelegramRunner:
                 allowed_updates=list(ALLOWED_UPDATES),
             )  # fmt: skip
         else:
-            assert app.updater is not None
-            await app.updater.start_polling(
-                poll_interval=0, timeout=timedelta(seconds=10),
-                allowed_updates=list(ALLOWED_UPDATES), drop_pending_updates=False,
-            )  # fmt: skip
-        await app.start()
+            await app.bot.delete_webhook(drop_pending_updates=False)
+            self.poller.start()
         self._ready = True
         log.info("telegram bot @%s started (%s)", app.bot.username, self.mode)
 
     async def stop(self) -> None:
-        """Stop fetching, finish the updates already fetched, close the HTTP session. The
+        """Stop fetching (updates the inbox took are confirmed), close the HTTP session. The
         webhook stays registered: Telegram keeps updates for the next start."""
         self._ready = False
-        app = self.application
-        if app.updater is not None and app.updater.running:
-            await app.updater.stop()
-        if app.running:
-            await app.stop()
-        await app.shutdown()
+        await self.poller.stop()
+        await self.application.shutdown()
 
     def router(self) -> APIRouter | None:
         if self.mode != "webhook":
             return None
-        return webhook_router(self.application, self._secret, lambda: self._ready)
+        return webhook_router(self.svc.inbox.accept, self._secret, lambda: self._ready)
 
     def _bot_username(self) -> str:
         return self.svc.settings.telegram.bot_username or self.application.bot.username

@@ -4,11 +4,15 @@ Taps, typed answers and /skip become :class:`bot.chat.Inbound` for the runtime; 
 /survey go to :class:`bot.platforms.telegram.commands.Triggers`; /help and unknown commands in
 a private chat get the help text. The event id of an update is ``tg:<update_id>``: a
 redelivered update (a restart before the offset was confirmed, a webhook retry) records nothing
-twice. Updates of one user are handled in order, different users' concurrently.
+twice. :meth:`Updates.process` parses one raw update from the inbox and runs the handler that
+matches it; whatever goes wrong (an update PTB cannot parse, a handler that fails) is raised to
+the inbox, which retries and then quarantines it. The inbox handles one user's updates in
+order, different users' concurrently.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal
@@ -17,7 +21,6 @@ from telegram import Update, User
 from telegram.constants import ChatType
 from telegram.ext import (
     Application,
-    BaseUpdateProcessor,
     CallbackContext,
     CallbackQueryHandler,
     CommandHandler,
@@ -26,8 +29,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot.chat import Inbound
-from bot.conversation.locks import KeyedLock
+from bot.chat import Inbound, RawEvent
 from bot.platforms.telegram.adapter import TelegramAdapter
 from bot.platforms.telegram.commands import Person, Triggers
 from bot.platforms.telegram.render import say
@@ -35,29 +37,7 @@ from bot.platforms.telegram.render import say
 log = logging.getLogger(__name__)
 TgApp = Application[Any, Any, Any, Any, Any, Any]
 Context = CallbackContext[Any, Any, Any, Any]
-Handle = Callable[[Inbound], Awaitable[None]]
-
-
-class PerUserOrder(BaseUpdateProcessor):
-    """Concurrent updates, but one user's updates one after another, in arrival order."""
-
-    def __init__(self, max_concurrent_updates: int = 64) -> None:
-        super().__init__(max_concurrent_updates)
-        self._users: KeyedLock[int] = KeyedLock()
-
-    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
-        key = 0
-        if isinstance(update, Update):
-            user, chat = update.effective_user, update.effective_chat
-            key = user.id if user else chat.id if chat else update.update_id
-        async with self._users.hold(key):
-            await coroutine
-
-    async def initialize(self) -> None:
-        """Nothing to set up."""
-
-    async def shutdown(self) -> None:
-        """Nothing to tear down."""
+Handle = Callable[[Inbound], Awaitable[object]]
 
 
 def person(user: User) -> Person:
@@ -69,12 +49,16 @@ class Updates:
     """The handlers registered on the PTB application; each pulls plain values out of an
     Update and hands them on."""
 
-    def __init__(self, telegram: TelegramAdapter, handle: Handle, triggers: Triggers) -> None:
+    def __init__(
+        self, app: TgApp, telegram: TelegramAdapter, handle: Handle, triggers: Triggers
+    ) -> None:
+        self.app = app
         self.telegram = telegram
         self.handle = handle
         self.triggers = triggers
 
-    def register(self, app: TgApp) -> None:
+    def register(self) -> None:
+        app = self.app
         private = filters.ChatType.PRIVATE
         app.add_handler(TypeHandler(Update, self._on_any), group=-1)
         app.add_handlers([
@@ -86,7 +70,24 @@ class Updates:
             MessageHandler(filters.TEXT & ~filters.COMMAND, self._on_text),
             MessageHandler(filters.COMMAND & private, self._on_help),
         ])  # fmt: skip
-        app.add_error_handler(self._on_error)
+
+    async def process(self, event: RawEvent) -> None:
+        """Parse one raw update and run the first matching handler of each group (what PTB's
+        ``Application.process_update`` does, except that errors are raised, not logged)."""
+        data = json.loads(event.body)
+        if not isinstance(data, dict):
+            raise ValueError(f"an update must be a JSON object, not {type(data).__name__}")
+        update = Update.de_json(data, self.app.bot)
+        context: Context | None = None
+        for handlers in list(self.app.handlers.values()):
+            for handler in handlers:
+                check = handler.check_update(update)
+                if check is None or check is False:
+                    continue
+                if context is None:
+                    context = self.app.context_types.context.from_update(update, self.app)
+                await handler.handle_update(update, self.app, check, context)
+                break
 
     async def _on_any(self, update: Update, context: Context) -> None:
         if update.effective_user is not None:
@@ -162,8 +163,3 @@ class Updates:
             message_id=str(message.message_id) if message is not None else None,
         )  # fmt: skip
         await self.handle(inbound)
-
-    async def _on_error(self, update: object, context: Context) -> None:
-        update_id = update.update_id if isinstance(update, Update) else None
-        log.error("telegram update %s failed: %r", update_id, context.error,
-                  exc_info=context.error)  # fmt: skip

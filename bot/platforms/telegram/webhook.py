@@ -1,30 +1,32 @@
 """Webhook mode: POST /telegram/webhook on the project's HTTP server.
 
-A request must carry ``X-Telegram-Bot-Api-Secret-Token`` (403 otherwise). The update is handled
-before the answer goes back, so Telegram redelivers whatever a crash interrupted; while the bot
-is still starting the answer is 503 (Telegram retries); a malformed update is logged and
-answered 200 (retrying cannot make it parse).
+A request must carry ``X-Telegram-Bot-Api-Secret-Token`` (403 otherwise) and fit in
+``MAX_BODY`` bytes (413). The update is put in the inbox raw and only then answered 200; when
+the inbox cannot take it (storage failing) or the bot is still starting, the answer is 503 and
+Telegram delivers it again. A body that is not a valid update is stored all the same (it is
+quarantined and listed by ``surveybot inbox``) and answered 200: retrying cannot make it parse.
 """
 
 from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
-from telegram import Update
-from telegram.ext import Application
+
+from bot.chat import RawEvent
+from bot.platforms.telegram.raw import body_event
 
 log = logging.getLogger(__name__)
 WEBHOOK_PATH = "/telegram/webhook"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
-TgApp = Application[Any, Any, Any, Any, Any, Any]
+MAX_BODY = 1_000_000  # bytes; Telegram's updates are far smaller
+Accept = Callable[[Sequence[RawEvent]], Awaitable[None]]
 
 
-def webhook_router(application: TgApp, secret: str, ready: Callable[[], bool]) -> APIRouter:
+def webhook_router(accept: Accept, secret: str, ready: Callable[[], bool]) -> APIRouter:
     """The route Telegram posts updates to; ``ready()`` is False until the bot has started."""
     router = APIRouter()
 
@@ -35,14 +37,15 @@ def webhook_router(application: TgApp, secret: str, ready: Callable[[], bool]) -
             return JSONResponse({"detail": "wrong or missing secret token"}, 403)
         if not ready():
             return JSONResponse({"detail": "starting up"}, 503)  # Telegram retries
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_BODY:
+                return JSONResponse({"detail": "update too large"}, 413)
         try:
-            update = Update.de_json(await request.json(), application.bot)
-        except Exception as exc:
-            log.warning("ignored a malformed Telegram update: %r", exc)
-            return Response(status_code=200)
-        await application.update_processor.process_update(
-            update, application.process_update(update)
-        )
+            await accept([body_event(bytes(body))])
+        except Exception:  # the inbox logged it once and marked the process unhealthy
+            return JSONResponse({"detail": "cannot store the update now"}, 503)
         return Response(status_code=200)
 
     return router
