@@ -94,6 +94,7 @@ class RawEvent(_Frozen):
     event_id: str  # the platform's delivery id: a redelivery is a duplicate
     key: str  # ordering key: one customer's events are handled one after another, in order
     body: str  # the raw JSON text (or whatever text came, for a poison event)
+    user_id: str | None = None  # whose event, when known (`surveybot erase` removes it)
 
 
 class Sent(_Frozen):

@@ -96,6 +96,7 @@ async def _serve(svc: Services, stop: asyncio.Event, runners: list[PlatformRunne
     tasks: dict[str, asyncio.Task[None]] = {
         "http": asyncio.create_task(server.serve(), name="http"),
         "dispatcher": asyncio.create_task(svc.dispatcher.run(stop), name="dispatcher"),
+        "inbox": asyncio.create_task(svc.inbox.run(stop), name="inbox"),
         "watcher": asyncio.create_task(watch_flows(svc.registry, stop), name="watcher"),
     }
     started: list[PlatformRunner] = []

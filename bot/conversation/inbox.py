@@ -1,32 +1,41 @@
 """The inbox: where every platform event goes, raw, before the platform is acknowledged.
 
 Edges (Telegram polling and webhook, Slack Socket Mode and HTTP) turn what arrived into
-:class:`bot.chat.RawEvent` with pure functions and call :meth:`Inbox.accept`; only when it
-returns do they confirm the offset, answer 200 or ack the envelope. If it raises, they do not
-acknowledge, so the platform delivers the event again.
+:class:`bot.chat.RawEvent` with pure functions and call :meth:`Inbox.accept`, which stores them
+(``Storage.inbox_put``, one transaction); only when it returns do they confirm the offset,
+answer 200 or ack the envelope. If it raises (storage failing: the storage layer logs the real
+error once and ``/healthz`` turns 503), they do not acknowledge and the platform delivers the
+event again.
 
-Each platform registers a processor (``processors[platform]``): it parses a raw event and hands
-it to the runtime, raising when something went wrong. A failure never blocks other customers:
-it is logged once (one line: event id, error class and message, never the customer's text)
-and counted in ``surveybot_inbox_quarantined_total``.
+:meth:`Inbox.run` is the worker: it claims stored events (one customer's events one at a time,
+in order; several workers share the table on PostgreSQL), hands each to its platform's
+processor (``processors[platform]``: parse, then ``Runtime.process``), and marks it done. A
+processor that raises gets the event retried after a backoff; after ``attempts`` tries it is
+quarantined: logged once (one line: event id, error class and message, never the customer's
+text), counted in ``surveybot_inbox_quarantined_total``, listed by ``surveybot inbox``, and
+no longer holds up anyone. The worker is woken at once by ``accept`` and polls for the rest
+(other workers' events, leases left by a crashed process, retries that came due).
 
-One customer's events (the same ``key``) are handled one after another, in arrival order;
-different customers' concurrently.
+Without storage (``Inbox(None)``) events are processed at once, inside ``accept``: the
+benchmark's baseline.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from bot import metrics
 from bot.chat import RawEvent
-from bot.conversation.health import WriteHealth
+from storage.base import InboxEvent, Storage, utcnow
 
 log = logging.getLogger(__name__)
 Process = Callable[[RawEvent], Awaitable[None]]
+BACKOFF = (1.0, 5.0, 30.0, 120.0)  # seconds before retries 1, 2, 3, 4...
 
 
 def describe(exc: BaseException) -> str:
@@ -35,20 +44,126 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}"[:300]
 
 
+def backoff(attempts: int) -> timedelta:
+    return timedelta(seconds=BACKOFF[min(attempts, len(BACKOFF)) - 1])
+
+
 @dataclass
 class Inbox:
-    health: WriteHealth = field(default_factory=WriteHealth)
+    storage: Storage | None = None
+    attempts: int = 5  # tries before an event is quarantined
+    concurrency: int = 32  # events handled at once by this process
+    lease: timedelta = timedelta(seconds=60)  # a crashed worker's events come back after this
+    poll: float = 1.0  # seconds between looks at the table when nothing woke the worker
+    clock: Callable[[], datetime] = utcnow
     processors: dict[str, Process] = field(default_factory=dict)
+    _wake: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set, repr=False)
+    _unseen: bool = field(default=False, repr=False)  # accepted since the last empty claim
     _chains: dict[str, asyncio.Future[None]] = field(default_factory=dict, repr=False)
+
+    @property
+    def busy(self) -> bool:
+        """Events accepted here are still waiting or being handled (False = idle)."""
+        return bool(self._tasks) or self._unseen
 
     async def accept(self, events: Sequence[RawEvent]) -> None:
         """Take events from an edge; when this returns, the edge may acknowledge them."""
         if not events:
             return
-        await asyncio.gather(*(self._after_others(event) for event in events))
+        if self.storage is None:
+            await asyncio.gather(*(self._in_order(event) for event in events))
+            return
+        now = self.clock()
+        await self.storage.inbox_put([
+            InboxEvent(platform=e.platform, event_id=e.event_id, key=e.key, payload=e.body,
+                       received_at=now, user_id=e.user_id)
+            for e in events
+        ])  # fmt: skip
+        self._unseen = True
+        self._wake.set()
 
-    async def _after_others(self, event: RawEvent) -> None:
-        """Process ``event`` after the events with its key that came before it."""
+    async def run(self, stop: asyncio.Event) -> None:
+        """The worker loop, until ``stop``; then waits for the events it holds."""
+        if self.storage is None:
+            return
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            while not stop.is_set():
+                self._wake.clear()
+                claimed = await self._claim()
+                if claimed:
+                    continue
+                woken = asyncio.ensure_future(self._wake.wait())
+                await asyncio.wait({woken, stopping}, timeout=self.poll,
+                                   return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
+                woken.cancel()
+        finally:
+            stopping.cancel()
+            if self._tasks:
+                await asyncio.wait(set(self._tasks), timeout=10)
+
+    async def _claim(self) -> int:
+        """Claim what this process has room for and start handling it; how many."""
+        assert self.storage is not None
+        room = self.concurrency - len(self._tasks)
+        if room <= 0:
+            return 0
+        unseen = self._unseen
+        try:
+            events = await self.storage.inbox_claim(room, self.lease, self.clock())
+        except Exception as exc:  # storage logs its own failures once; try again soon
+            log.debug("inbox claim failed: %s", describe(exc))
+            await asyncio.sleep(self.poll)
+            return 0
+        if not events and unseen is self._unseen:
+            self._unseen = False
+        for event in events:
+            task = asyncio.create_task(self._handle(event))
+            self._tasks.add(task)
+            task.add_done_callback(self._finished)
+        return len(events)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._wake.set()  # its key's next event may be claimed now
+
+    async def _handle(self, stored: InboxEvent) -> None:
+        assert self.storage is not None and stored.id is not None
+        event = RawEvent(platform=stored.platform, event_id=stored.event_id,  # type: ignore[arg-type]
+                         key=stored.key, body=stored.payload, user_id=stored.user_id)  # fmt: skip
+        try:
+            await self._process(event)
+        except Exception as exc:
+            await self._failed(stored, exc)
+            return
+        with contextlib.suppress(Exception):  # not marked: handled again, a duplicate
+            await self.storage.inbox_done(stored.id, self.clock())
+
+    async def _failed(self, stored: InboxEvent, exc: Exception) -> None:
+        assert self.storage is not None and stored.id is not None
+        error = describe(exc)
+        retry_at = None
+        if stored.attempts < self.attempts:
+            retry_at = self.clock() + backoff(stored.attempts)
+            log.debug("inbox event %s failed (attempt %d): %s", stored.event_id,
+                      stored.attempts, error)  # fmt: skip
+        else:
+            metrics.INBOX_QUARANTINED.labels(stored.platform).inc()
+            log.error("inbox event %s quarantined after %d attempts: %s", stored.event_id,
+                      stored.attempts, error)  # fmt: skip
+        with contextlib.suppress(Exception):  # not recorded: the lease runs out, it comes back
+            await self.storage.inbox_failed(stored.id, error, retry_at)
+
+    async def _process(self, event: RawEvent) -> None:
+        process = self.processors.get(event.platform)
+        if process is None:
+            raise LookupError(f"no processor for platform {event.platform}")
+        await process(event)
+
+    async def _in_order(self, event: RawEvent) -> None:
+        """Without storage: process ``event`` after the earlier events with its key; a
+        failure is logged once and counted."""
         before = self._chains.get(event.key)
         mine: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._chains[event.key] = mine
@@ -56,19 +171,10 @@ class Inbox:
             if before is not None:
                 await asyncio.shield(before)
             await self._process(event)
+        except Exception as exc:
+            metrics.INBOX_QUARANTINED.labels(event.platform).inc()
+            log.error("inbox event %s failed: %s", event.event_id, describe(exc))
         finally:
             mine.set_result(None)
             if self._chains.get(event.key) is mine:
                 del self._chains[event.key]
-
-    async def _process(self, event: RawEvent) -> None:
-        process = self.processors.get(event.platform)
-        if process is None:
-            log.error("inbox event %s: no processor for platform %s", event.event_id,
-                      event.platform)  # fmt: skip
-            return
-        try:
-            await process(event)
-        except Exception as exc:
-            metrics.INBOX_QUARANTINED.labels(event.platform).inc()
-            log.error("inbox event %s quarantined: %s", event.event_id, describe(exc))

@@ -100,7 +100,7 @@ class SlackAdapter:
             return
         try:
             if interaction is not None and interaction.response_url:
-                if await self._respond(interaction.response_url, notice):
+                if await self.respond(interaction.response_url, notice):
                     return
             channel = self._channel_of(inbound) or await self.open_dm(inbound.user_id)
             text, blocks = render.notice_message(notice)
@@ -149,7 +149,7 @@ class SlackAdapter:
             channel=channel, text=text, blocks=blocks, unfurl_links=False, unfurl_media=False
         )
 
-    async def _respond(self, url: str, text: str) -> bool:
+    async def respond(self, url: str, text: str) -> bool:
         """An ephemeral reply through a response_url; False if Slack refused it."""
         fallback, blocks = render.notice_message(text)
         hook = AsyncWebhookClient(url, retry_handlers=_retry_handlers())

@@ -1,9 +1,10 @@
-"""Slack: slack-bolt's AsyncApp over Socket Mode (default) or HTTP at POST /slack/events.
+"""Slack over Socket Mode (default) or HTTP at POST /slack/events, on slack_sdk.
 
-Only ``bot/platforms/slack/`` imports ``slack_bolt`` / ``slack_sdk``. The pieces:
-:mod:`~bot.platforms.slack.adapter` (the Adapter: Web API calls, pacing, interactions),
-:mod:`~bot.platforms.slack.listeners` (what each request becomes, and when Slack is acked),
-:mod:`~bot.platforms.slack.http` (the HTTP-mode route) and
+Only ``bot/platforms/slack/`` imports ``slack_sdk``. The pieces:
+:mod:`~bot.platforms.slack.socket` and :mod:`~bot.platforms.slack.http` (the edges: a payload
+goes into the inbox before Slack is acknowledged), :mod:`~bot.platforms.slack.raw` (pure event
+ids and ordering keys), :mod:`~bot.platforms.slack.listeners` (what a stored payload becomes),
+:mod:`~bot.platforms.slack.adapter` (the Adapter: Web API calls, pacing, interactions) and
 :mod:`~bot.platforms.slack.blocks` (pure Block Kit rendering and payload parsing).
 """
 
@@ -12,8 +13,6 @@ from __future__ import annotations
 import logging
 
 from fastapi import APIRouter
-from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
-from slack_bolt.app.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -23,6 +22,7 @@ from bot.platforms.pacing import ChannelPacer
 from bot.platforms.slack.adapter import SlackAdapter, delivery_error, make_client
 from bot.platforms.slack.http import events_router
 from bot.platforms.slack.listeners import Listeners
+from bot.platforms.slack.socket import SocketEdge
 from bot.settings import ConfigError
 
 log = logging.getLogger(__name__)
@@ -53,24 +53,20 @@ class SlackRunner:
                 "connections:write scope), or set slack.mode to http"
             )
         self.app_token = app_token.get_secret_value() if app_token else ""
-        self.app = AsyncApp(
-            client=client,
-            signing_secret=secret.get_secret_value() if secret else "",
-            logger=logging.getLogger("slack_bolt.surveybot"),
-            process_before_response=False,
-            raise_error_for_unhandled_request=False,
-        )
+        self.signing_secret = secret.get_secret_value() if secret else ""
         self.listeners = Listeners(svc, self.slack, set(settings.staff.slack))
-        self.listeners.register(self.app)
-        self._socket: AsyncSocketModeHandler | None = None
+        svc.inbox.processors["slack"] = self.listeners.process
+        self._socket: SocketEdge | None = None
 
     @property
     def in_flight(self) -> int:
-        """Listeners and runtime calls under way (0 = idle)."""
+        """Stored payloads being handled right now (0 = idle)."""
         return self.listeners.in_flight
 
     def router(self) -> APIRouter | None:
-        return events_router(self.app) if self.mode == "http" else None
+        if self.mode != "http":
+            return None
+        return events_router(self.svc.inbox.accept, self.signing_secret)
 
     async def start(self) -> None:
         client = self.slack.client
@@ -81,14 +77,13 @@ class SlackRunner:
         log.info("Slack: connected as %s (%s) in %s, %s mode", auth.get("user"),
                  auth.get("user_id"), auth.get("team"), self.mode)  # fmt: skip
         if self.mode == "socket":
-            self._socket = AsyncSocketModeHandler(self.app, self.app_token, web_client=client)
-            await self._socket.connect_async()  # type: ignore[no-untyped-call]
+            self._socket = SocketEdge(self.app_token, client, self.svc.inbox.accept)
+            await self._socket.connect()
 
     async def stop(self) -> None:
         if self._socket is not None:
-            await self._socket.close_async()  # type: ignore[no-untyped-call]
+            await self._socket.close()
             self._socket = None
-        await self.listeners.finish(within=10)  # answers under way are committed first
 
 
 def build_runner(svc: Services) -> SlackRunner:

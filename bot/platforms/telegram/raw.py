@@ -28,18 +28,26 @@ def event_id(update: object) -> str:
 def order_key(update: object) -> str:
     """``tg:<user id>`` of whoever acted (one user's updates are handled in order), else
     ``tg:chat:<id>``, else :data:`FALLBACK_KEY`."""
+    user, chat = _sender(update)
+    if user is not None:
+        return f"tg:{user}"
+    return f"tg:chat:{chat}" if chat is not None else FALLBACK_KEY
+
+
+def _sender(update: object) -> tuple[int | None, int | None]:
+    """(user id, chat id) of the update's first object that names them."""
     if not isinstance(update, dict):
-        return FALLBACK_KEY
+        return None, None
     for kind, value in update.items():
         if kind == "update_id" or not isinstance(value, dict):
             continue
         sender = value.get("from") or value.get("user")
         if isinstance(sender, dict) and _is_id(sender.get("id")):
-            return f"tg:{sender['id']}"
+            return int(sender["id"]), None
         chat = value.get("chat")
         if isinstance(chat, dict) and _is_id(chat.get("id")):
-            return f"tg:chat:{chat['id']}"
-    return FALLBACK_KEY
+            return None, int(chat["id"])
+    return None, None
 
 
 def update_id_of(update: object) -> int | None:
@@ -50,9 +58,7 @@ def update_id_of(update: object) -> int | None:
 
 def raw_event(update: object) -> RawEvent:
     """One update from getUpdates, ready for the inbox."""
-    return RawEvent(
-        platform="telegram", event_id=event_id(update), key=order_key(update), body=_text(update)
-    )
+    return _event(update, _text(update))
 
 
 def body_event(body: bytes) -> RawEvent:
@@ -64,8 +70,13 @@ def body_event(body: bytes) -> RawEvent:
         digest = hashlib.sha256(body).hexdigest()[:24]
         return RawEvent(platform="telegram", event_id=f"tg:raw:{digest}", key=FALLBACK_KEY,
                         body=text)  # fmt: skip
+    return _event(update, text)
+
+
+def _event(update: object, body: str) -> RawEvent:
+    user, _ = _sender(update)
     return RawEvent(platform="telegram", event_id=event_id(update), key=order_key(update),
-                    body=text)  # fmt: skip
+                    body=body, user_id=None if user is None else str(user))  # fmt: skip
 
 
 def _is_id(value: object) -> bool:
