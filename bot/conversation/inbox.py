@@ -61,6 +61,8 @@ class Inbox:
     _tasks: set[asyncio.Task[None]] = field(default_factory=set, repr=False)
     _unseen: bool = field(default=False, repr=False)  # accepted since the last empty claim
     _chains: dict[str, asyncio.Future[None]] = field(default_factory=dict, repr=False)
+    _worker: asyncio.Task[None] | None = field(default=None, repr=False)
+    _stop: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
 
     @property
     def busy(self) -> bool:
@@ -82,6 +84,18 @@ class Inbox:
         ])  # fmt: skip
         self._unseen = True
         self._wake.set()
+
+    def start(self) -> None:
+        """Run the worker in a task of its own (:meth:`stop` ends it)."""
+        self._stop = asyncio.Event()
+        self._worker = asyncio.create_task(self.run(self._stop), name="inbox")
+
+    async def stop(self) -> None:
+        """End the worker started by :meth:`start`, after the events it holds."""
+        if self._worker is not None:
+            self._stop.set()
+            await self._worker
+            self._worker = None
 
     async def run(self, stop: asyncio.Event) -> None:
         """The worker loop, until ``stop``; then waits for the events it holds."""

@@ -245,6 +245,8 @@ class Workspace(People):
         (runner,) = platform_runners(self.svc)
         assert isinstance(runner, SlackRunner)
         self.runner = runner
+        self.svc.inbox.start()
+        self._stack.push_async_callback(self.svc.inbox.stop)
         await runner.start()
         self._stack.push_async_callback(runner.stop)
         if self.mode == "http":
@@ -280,7 +282,7 @@ class Workspace(People):
 
     async def settled(self) -> None:
         """Wait until surveybot has no work in flight."""
-        await self.fake.wait_for(lambda: self.runner.in_flight == 0, what="surveybot idle")
+        await self.fake.wait_for(lambda: not self.svc.inbox.busy, what="surveybot idle")
 
 
 def buttons_of(message: JSON) -> list[JSON]:

@@ -116,10 +116,12 @@ async def running_bot(fake: FakeTelegram, settings: Settings) -> AsyncIterator[W
         runner = build_runner(svc)
         svc.runtime.adapters["telegram"] = runner.adapter
         await runner.start()
+        svc.inbox.start()
         try:
             yield World(fake, svc, runner)
         finally:
             await runner.stop()
+            await svc.inbox.stop()
 
 
 def labels(message: JSONDict) -> list[list[str]]:

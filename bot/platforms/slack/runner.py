@@ -61,7 +61,7 @@ class SlackRunner:
     @property
     def in_flight(self) -> int:
         """Stored payloads being handled right now (0 = idle)."""
-        return self.listeners.in_flight
+        return self.listeners.in_flight + int(self.svc.inbox.busy)
 
     def router(self) -> APIRouter | None:
         if self.mode != "http":
