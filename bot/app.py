@@ -39,6 +39,7 @@ async def services(settings: Settings) -> AsyncIterator[Services]:
             log.error("%s", error)
         runtime = Runtime(registry, storage, default_expiry=settings.surveys.expires_after)
         dispatcher = Dispatcher(runtime, storage, settings.surveys)
-        yield Services(settings, storage, registry, runtime, dispatcher)
+        yield Services(settings, storage, registry, runtime, dispatcher,
+                       Inbox(storage, settings.inbox))  # fmt: skip
     finally:
         await storage.close()

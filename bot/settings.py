@@ -20,8 +20,8 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
+from bot.conversation.config import InboxConfig, SurveysConfig
 from bot.conversation.config import MilestoneEvent as MilestoneEvent
-from bot.conversation.config import SurveysConfig
 
 SECRETS = (
     "telegram_token",
@@ -91,6 +91,7 @@ class Settings(BaseSettings):
     slack: SlackConfig = SlackConfig()
     server: ServerConfig = ServerConfig()
     surveys: SurveysConfig = SurveysConfig()
+    inbox: InboxConfig = InboxConfig()
 
     telegram_token: SecretStr | None = None
     telegram_webhook_secret: SecretStr | None = None

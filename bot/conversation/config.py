@@ -34,3 +34,16 @@ class SurveysConfig(_Section):
     def throttle_for(self, flow_id: str) -> timedelta:
         """How long after asking a customer ``flow_id`` they are not asked it again."""
         return self.throttle_per_flow.get(flow_id, self.throttle)
+
+
+class InboxConfig(_Section):
+    """The ``inbox:`` section: how often a failing platform event is tried before it is
+    quarantined (``surveybot inbox``), the waits between tries, and how long handled events
+    are kept."""
+
+    attempts: int = Field(default=5, ge=1)
+    backoff: tuple[Duration, ...] = (
+        timedelta(seconds=1), timedelta(seconds=5), timedelta(seconds=30),
+        timedelta(seconds=120),
+    )  # fmt: skip
+    retention: Duration = timedelta(days=7)

@@ -13,7 +13,8 @@ processor (``processors[platform]``: parse, then ``Runtime.process``), and marks
 processor that raises gets the event retried after a backoff; after ``attempts`` tries it is
 quarantined: logged once (one line: event id, error class and message, never the customer's
 text), counted in ``surveybot_inbox_quarantined_total``, listed by ``surveybot inbox``, and
-no longer holds up anyone. The worker is woken at once by ``accept`` and polls for the rest
+no longer holds up anyone. Handled events are deleted after ``inbox.retention``.
+The worker is woken at once by ``accept`` and polls for the rest
 (other workers' events, leases left by a crashed process, retries that came due).
 
 Without storage (``Inbox(None)``) events are processed at once, inside ``accept``: the
@@ -31,11 +32,12 @@ from datetime import datetime, timedelta
 
 from bot import metrics
 from bot.chat import RawEvent
+from bot.conversation.config import InboxConfig
 from storage.base import InboxEvent, Storage, utcnow
 
 log = logging.getLogger(__name__)
 Process = Callable[[RawEvent], Awaitable[None]]
-BACKOFF = (1.0, 5.0, 30.0, 120.0)  # seconds before retries 1, 2, 3, 4...
+PRUNE_EVERY = timedelta(hours=1)  # how often handled events past retention are deleted
 
 
 def describe(exc: BaseException) -> str:
@@ -44,14 +46,10 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}"[:300]
 
 
-def backoff(attempts: int) -> timedelta:
-    return timedelta(seconds=BACKOFF[min(attempts, len(BACKOFF)) - 1])
-
-
 @dataclass
 class Inbox:
     storage: Storage | None = None
-    attempts: int = 5  # tries before an event is quarantined
+    config: InboxConfig = field(default_factory=InboxConfig)
     concurrency: int = 32  # events handled at once by this process
     lease: timedelta = timedelta(seconds=60)  # a crashed worker's events come back after this
     poll: float = 1.0  # seconds between looks at the table when nothing woke the worker
@@ -85,6 +83,12 @@ class Inbox:
         self._unseen = True
         self._wake.set()
 
+    async def prune(self) -> int:
+        """Delete events handled longer than ``retention`` ago; how many."""
+        if self.storage is None:
+            return 0
+        return await self.storage.inbox_prune(self.clock() - self.config.retention)
+
     def start(self) -> None:
         """Run the worker in a task of its own (:meth:`stop` ends it)."""
         self._stop = asyncio.Event()
@@ -102,8 +106,13 @@ class Inbox:
         if self.storage is None:
             return
         stopping = asyncio.ensure_future(stop.wait())
+        pruned: datetime | None = None
         try:
             while not stop.is_set():
+                if pruned is None or self.clock() - pruned >= PRUNE_EVERY:
+                    pruned = self.clock()
+                    with contextlib.suppress(Exception):  # storage logs its own failures
+                        await self.prune()
                 self._wake.clear()
                 claimed = await self._claim()
                 if claimed:
@@ -144,7 +153,7 @@ class Inbox:
 
     async def _handle(self, stored: InboxEvent) -> None:
         assert self.storage is not None and stored.id is not None
-        event = RawEvent(platform=stored.platform, event_id=stored.event_id,  # type: ignore[arg-type]
+        event = RawEvent(platform=stored.platform, event_id=stored.event_id,
                          key=stored.key, body=stored.payload, user_id=stored.user_id)  # fmt: skip
         try:
             await self._process(event)
@@ -158,8 +167,9 @@ class Inbox:
         assert self.storage is not None and stored.id is not None
         error = describe(exc)
         retry_at = None
-        if stored.attempts < self.attempts:
-            retry_at = self.clock() + backoff(stored.attempts)
+        if stored.attempts < self.config.attempts:
+            waits = self.config.backoff or (timedelta(seconds=1),)
+            retry_at = self.clock() + waits[min(stored.attempts, len(waits)) - 1]
             log.debug("inbox event %s failed (attempt %d): %s", stored.event_id,
                       stored.attempts, error)  # fmt: skip
         else:

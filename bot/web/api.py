@@ -142,6 +142,7 @@ class Health(BaseModel):
     status: Literal["ok", "unavailable"]
     flows: list[str]
     platforms: list[str]
+    reason: str | None = None  # why it is unavailable (e.g. the database's own write error)
 
 
 class Problem(BaseModel):
@@ -270,17 +271,22 @@ def create_app(svc: Services, routers: Sequence[APIRouter] = ()) -> FastAPI:
 
     @app.get("/healthz", response_model=Health, responses={503: {"model": Health}})
     async def healthz(response: Response) -> Health:
-        """Liveness and readiness: storage answers and which flows/platforms are in force."""
+        """Liveness and readiness: storage answers, its writes work (503 with the reason while
+        they fail: events are then not acknowledged), which flows/platforms are in force."""
         status: Literal["ok", "unavailable"] = "ok"
+        reason = None
         try:
             await svc.storage.get_session("healthz")
-        except Exception:
+        except Exception as exc:
             log.exception("health check: storage is unavailable")
-            status = "unavailable"
+            status, reason = "unavailable", f"storage does not answer: {exc}"
+        writes = svc.storage.health()
+        if not writes.ok:
+            status, reason = "unavailable", f"storage writes fail: {writes.error}"
+        if status != "ok":
             response.status_code = 503
-        return Health(
-            status=status, flows=svc.registry.ids(), platforms=sorted(svc.runtime.adapters)
-        )
+        return Health(status=status, flows=svc.registry.ids(),
+                      platforms=sorted(svc.runtime.adapters), reason=reason)  # fmt: skip
 
     @app.get(
         "/metrics",
