@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from bot.conversation.dispatch import Dispatcher
 from bot.conversation.inbox import Inbox
 from bot.conversation.runtime import Runtime
+from bot.conversation.sender import Sender
 from bot.settings import Settings
 from bot.survey.loader import FlowRegistry
 from storage import open_storage
@@ -26,6 +27,7 @@ class Services:
     runtime: Runtime
     dispatcher: Dispatcher
     inbox: Inbox = field(default_factory=Inbox)
+    sender: Sender | None = None
 
 
 @asynccontextmanager
@@ -38,8 +40,9 @@ async def services(settings: Settings) -> AsyncIterator[Services]:
         for error in registry.load_all():
             log.error("%s", error)
         runtime = Runtime(registry, storage, default_expiry=settings.surveys.expires_after)
+        runtime.sender = Sender(storage, runtime.adapters)
         dispatcher = Dispatcher(runtime, storage, settings.surveys)
         yield Services(settings, storage, registry, runtime, dispatcher,
-                       Inbox(storage, settings.inbox))  # fmt: skip
+                       Inbox(storage, settings.inbox), runtime.sender)  # fmt: skip
     finally:
         await storage.close()

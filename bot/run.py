@@ -99,6 +99,8 @@ async def _serve(svc: Services, stop: asyncio.Event, runners: list[PlatformRunne
         "inbox": asyncio.create_task(svc.inbox.run(stop), name="inbox"),
         "watcher": asyncio.create_task(watch_flows(svc.registry, stop), name="watcher"),
     }
+    if svc.sender is not None:
+        tasks["sender"] = asyncio.create_task(svc.sender.run(stop), name="sender")
     started: list[PlatformRunner] = []
     try:
         for runner in runners:

@@ -98,6 +98,7 @@ async def _try(
         svc.runtime.adapters["console"] = adapter
         # a chat of its own: answers typed into another preview never land in this one
         address = Address(platform="console", user_id=user, chat_id=f"try-{secrets.token_hex(4)}")
+        svc.runtime.sender = None  # one person at a terminal: show what is owed at once
         try:
             check_locale(svc.runtime.flow(flow_id), locale)
             session = await svc.runtime.start_survey(

@@ -33,6 +33,7 @@ from datetime import datetime, timedelta
 from bot import metrics
 from bot.chat import RawEvent
 from bot.conversation.config import InboxConfig
+from bot.conversation.worker import ClaimLoop
 from storage.base import InboxEvent, Storage, utcnow
 
 log = logging.getLogger(__name__)
@@ -55,17 +56,17 @@ class Inbox:
     poll: float = 1.0  # seconds between looks at the table when nothing woke the worker
     clock: Callable[[], datetime] = utcnow
     processors: dict[str, Process] = field(default_factory=dict)
-    _wake: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
-    _tasks: set[asyncio.Task[None]] = field(default_factory=set, repr=False)
-    _unseen: bool = field(default=False, repr=False)  # accepted since the last empty claim
     _chains: dict[str, asyncio.Future[None]] = field(default_factory=dict, repr=False)
-    _worker: asyncio.Task[None] | None = field(default=None, repr=False)
-    _stop: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
+    _loop: ClaimLoop[InboxEvent] = field(init=False, repr=False)
+    _pruned: datetime | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self._loop = ClaimLoop("inbox", self._claim, self._handle, self.concurrency, self.poll)
 
     @property
     def busy(self) -> bool:
         """Events accepted here are still waiting or being handled (False = idle)."""
-        return bool(self._tasks) or self._unseen
+        return self._loop.busy
 
     async def accept(self, events: Sequence[RawEvent]) -> None:
         """Take events from an edge; when this returns, the edge may acknowledge them."""
@@ -80,8 +81,7 @@ class Inbox:
                        received_at=now, user_id=e.user_id)
             for e in events
         ])  # fmt: skip
-        self._unseen = True
-        self._wake.set()
+        self._loop.wake()
 
     async def prune(self) -> int:
         """Delete events handled longer than ``retention`` ago; how many."""
@@ -91,65 +91,26 @@ class Inbox:
 
     def start(self) -> None:
         """Run the worker in a task of its own (:meth:`stop` ends it)."""
-        self._stop = asyncio.Event()
-        self._worker = asyncio.create_task(self.run(self._stop), name="inbox")
+        if self.storage is not None:
+            self._loop.start()
 
     async def stop(self) -> None:
         """End the worker started by :meth:`start`, after the events it holds."""
-        if self._worker is not None:
-            self._stop.set()
-            await self._worker
-            self._worker = None
+        await self._loop.stop()
 
     async def run(self, stop: asyncio.Event) -> None:
         """The worker loop, until ``stop``; then waits for the events it holds."""
-        if self.storage is None:
-            return
-        stopping = asyncio.ensure_future(stop.wait())
-        pruned: datetime | None = None
-        try:
-            while not stop.is_set():
-                if pruned is None or self.clock() - pruned >= PRUNE_EVERY:
-                    pruned = self.clock()
-                    with contextlib.suppress(Exception):  # storage logs its own failures
-                        await self.prune()
-                self._wake.clear()
-                claimed = await self._claim()
-                if claimed:
-                    continue
-                woken = asyncio.ensure_future(self._wake.wait())
-                await asyncio.wait({woken, stopping}, timeout=self.poll,
-                                   return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
-                woken.cancel()
-        finally:
-            stopping.cancel()
-            if self._tasks:
-                await asyncio.wait(set(self._tasks), timeout=10)
+        if self.storage is not None:
+            await self._loop.run(stop)
 
-    async def _claim(self) -> int:
-        """Claim what this process has room for and start handling it; how many."""
+    async def _claim(self, limit: int) -> list[InboxEvent]:
         assert self.storage is not None
-        room = self.concurrency - len(self._tasks)
-        if room <= 0:
-            return 0
-        unseen = self._unseen
-        try:
-            events = await self.storage.inbox_claim(room, self.lease, self.clock())
-        except Exception as exc:  # storage logs its own failures once; try again soon
-            log.debug("inbox claim failed: %s", describe(exc))
-            await asyncio.sleep(self.poll)
-            return 0
-        if not events and unseen is self._unseen:
-            self._unseen = False
-        for event in events:
-            task = asyncio.create_task(self._handle(event))
-            self._tasks.add(task)
-            task.add_done_callback(self._finished)
-        return len(events)
-
-    def _finished(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        self._wake.set()  # its key's next event may be claimed now
+        now = self.clock()
+        if self._pruned is None or now - self._pruned >= PRUNE_EVERY:
+            self._pruned = now
+            with contextlib.suppress(Exception):  # storage logs its own failures
+                await self.prune()
+        return await self.storage.inbox_claim(limit, self.lease, now)
 
     async def _handle(self, stored: InboxEvent) -> None:
         assert self.storage is not None and stored.id is not None

@@ -29,18 +29,16 @@ from bot.chat import (
     decode_payload,
 )
 from bot.conversation.locks import KeyedLock
+from bot.conversation.sender import Sender, owed_prompt, owed_settle, send_now
 from bot.survey.engine import Reply, Step, advance, begin, label_of
 from bot.survey.flow import Flow, localize, render
 from bot.survey.loader import FlowRegistry
 from bot.survey.prompts import question_prompt, thanks_prompt
 from bot.survey.texts import primary_language, text_for
-from storage.base import SessionRecord, Storage, utcnow
+from storage.base import OutboxMessage, SessionRecord, Storage, utcnow
 
 log = logging.getLogger(__name__)
 DEFAULT_EXPIRY = timedelta(hours=72)
-# A question that lags behind its committed answer for less than this is taken to be on its way
-# (another worker is sending it), not lost in a crash.
-RESEND_GRACE = timedelta(seconds=10)
 Addressee = tuple[str, str, str | None]
 
 
@@ -65,6 +63,9 @@ class Runtime:
     adapters: dict[str, Adapter] = field(default_factory=dict)
     clock: Callable[[], datetime] = utcnow
     default_expiry: timedelta = DEFAULT_EXPIRY
+    # Messages an answer makes owed go into the outbox with it and the sender delivers them;
+    # without a sender they are sent at once after the commit (lost if the process dies then).
+    sender: Sender | None = None
     _sessions: KeyedLock[str] = field(default_factory=KeyedLock, repr=False)
     _flows: dict[tuple[str, str], Flow] = field(default_factory=dict, repr=False)
     # first questions being sent right now, by addressee: a reply racing the send waits for it
@@ -292,15 +293,18 @@ class Runtime:
             await adapter.acknowledge(inbound, text_for("not_for_you", self._lang(inbound), flow))
             return "wrong_user"
         now = self.clock()
+        # A tap on a scheduled session's question: it was delivered, the crash came before the
+        # delivery was recorded. The button names session and question: take the answer.
+        live = session.status == "active" or (session.status == "scheduled" and tap is not None)
         if session.status == "expired" or (
-            session.status == "active" and session.expires_at and now >= session.expires_at
+            live and session.expires_at and now >= session.expires_at
         ):
             await adapter.acknowledge(inbound, text_for("expired", loc, flow))
             return "expired"
         if session.status == "completed":
             await adapter.acknowledge(inbound, text_for("finished", loc, flow))
             return "finished"
-        if session.status != "active":
+        if not live:
             await adapter.acknowledge(inbound, text_for("invalid_button", loc, flow))
             return "not_active"
         if tap is not None:
@@ -308,12 +312,6 @@ class Runtime:
         else:
             reply = Reply(kind=inbound.kind, value=inbound.text)
         step = advance(flow, session.state, reply)
-        if step.outcome == "stale" and self._unasked(session, now):
-            # The answer was committed but the process died before the next question went
-            # out; the customer taps the old button again. Ask the question now.
-            await adapter.acknowledge(inbound, None)
-            await self.deliver(session)
-            return "recovered"
         if step.outcome in ("stale", "forged"):
             key = "already_answered" if step.outcome == "stale" else "invalid_button"
             await adapter.acknowledge(inbound, text_for(key, loc, flow))
@@ -327,6 +325,7 @@ class Runtime:
         # A tap names its question, so a redelivered tap is already harmless (stale); typed
         # text is not, so its event id is committed with the answer and checked.
         event_id = inbound.event_id if tap is None else None
+        owed = self._owed(flow, session, step, inbound, now)
         committed = await self.storage.commit(
             session.id,
             session.version,
@@ -335,6 +334,7 @@ class Runtime:
             now=now,
             answer=step.answer,
             event_id=event_id,
+            outbox=owed if self.sender is not None else (),
         )
         if not committed.ok:
             # A typed reply's event id seen before is a platform redelivery: nothing to say.
@@ -346,19 +346,36 @@ class Runtime:
         assert step.answer is not None
         metrics.ANSWERS.labels(flow.id, step.answer.metric).inc()
         await adapter.acknowledge(inbound, None)
+        if self.sender is not None:
+            self.sender.wake()
+        else:
+            for message in owed:
+                await send_now(adapter, message)
+        return "answered"
+
+    def _owed(
+        self, flow: Flow, session: SessionRecord, step: Step, inbound: Inbound, now: datetime
+    ) -> list[OutboxMessage]:
+        """What an answer makes owed to the customer, in order: the tapped message settled
+        (showing the choice), then the next question or the thanks."""
+        assert step.answer is not None
+        loc = session.state.locale
+        owed: list[OutboxMessage] = []
         if inbound.kind == "tap":
             question = flow.questions[step.answer.question_index]
             shown = render(localize(question.text, loc, flow.fallback), session.state.context)
             answered = text_for(
                 "answered", loc, flow, {"answer": label_of(flow, question, step.answer, loc)}
             )
-            await adapter.settle(inbound, Settled(question=shown, answer=answered))
-        fresh = session.model_copy(update={"state": step.state, "version": committed.version})
+            settled = Settled(question=shown, answer=answered)
+            owed.append(owed_settle(session.address, inbound, settled, now))
         if step.outcome == "done":
-            await adapter.send(session.address, thanks_prompt(flow, step.state, session.id))
+            prompt = thanks_prompt(flow, step.state, session.id)
         else:
-            await self.deliver(fresh.model_copy(update={"status": "active"}))
-        return "answered"
+            mention = session.user_name if session.chat_id else None
+            prompt = question_prompt(flow, step.state, session.id, mention=mention)
+        owed.append(owed_prompt(session.address, prompt, now))
+        return owed
 
     async def _ask_again(
         self, adapter: Adapter, flow: Flow, session: SessionRecord, step: Step
@@ -367,17 +384,6 @@ class Runtime:
         mention = session.user_name if session.chat_id else None
         prompt = question_prompt(flow, session.state, session.id, hint=hint, mention=mention)
         await adapter.send(session.address, prompt)
-
-    @staticmethod
-    def _unasked(session: SessionRecord, now: datetime) -> bool:
-        """The current question was never delivered (a crash between commit and send): its
-        answer was committed a while ago and the question still lags behind."""
-        return (
-            session.state.current is not None
-            and session.prompted is not None
-            and session.prompted != session.state.current
-            and now - session.updated_at >= RESEND_GRACE
-        )
 
     # helpers -----------------------------------------------------------------------------
     def _adapter(self, platform: str) -> Adapter:

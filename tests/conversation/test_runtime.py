@@ -6,8 +6,9 @@ import asyncio
 from datetime import timedelta
 from pathlib import Path
 
-from bot.chat import Address, DeliveryError, Inbound, Prompt
+from bot.chat import Address, Inbound, Prompt
 from bot.conversation.runtime import Runtime
+from bot.conversation.sender import Sender
 from bot.survey.loader import FlowRegistry
 from storage.base import utcnow
 from storage.migrations import SQLITE
@@ -117,23 +118,28 @@ async def test_a_restart_mid_survey_keeps_old_buttons_working(
     await storage.close()
 
 
-async def test_a_question_lost_in_a_crash_is_sent_when_the_customer_taps_again(
+async def test_a_question_owed_when_the_process_died_is_sent_after_the_restart(
     registry: FlowRegistry, sqlite_storage: SQLiteStorage, adapter: RecordingAdapter
 ) -> None:
-    now = utcnow()
-    clock = [now]
-    runtime = Runtime(registry, sqlite_storage, {"console": adapter}, clock=lambda: clock[0])
+    runtime = Runtime(registry, sqlite_storage, {"console": adapter})
+    runtime.sender = Sender(sqlite_storage, runtime.adapters)  # never runs: the process dies
     await runtime.start_survey("nps", ANNA)
     first = adapter.last()
-    adapter.fail_next.append(DeliveryError("network down"))
-    await runtime.handle(tap_on(first, "4", event="e1"))  # committed, next question lost
+    await runtime.handle(tap_on(first, "4", event="e1"))  # committed with what it owes
     assert await answers(sqlite_storage) == [("score", 4)]
-    # at once, the lag looks like another worker still sending: "already answered"
-    await runtime.handle(tap_on(first, "4", event="e2"))
-    assert adapter.notices() == ["You have already answered this question."]
-    clock[0] = now + timedelta(seconds=30)  # long after: it was lost, ask it now
-    await runtime.handle(tap_on(first, "4", event="e1"))
+    assert adapter.last() is first  # the next question had not gone out yet
+    restarted = Sender(sqlite_storage, {"console": adapter})  # the next process
+    stop = asyncio.Event()
+    running = asyncio.create_task(restarted.run(stop))
+    for _ in range(500):
+        if adapter.last().question_id == "detractor_reason":
+            break
+        await asyncio.sleep(0.01)
+    stop.set()
+    await running
     assert adapter.last().question_id == "detractor_reason"
+    await runtime.handle(tap_on(first, "4", event="e3"))  # the customer taps again anyway
+    assert adapter.notices() == ["You have already answered this question."]
     assert await answers(sqlite_storage) == [("score", 4)]
 
 

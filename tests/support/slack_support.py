@@ -247,6 +247,9 @@ class Workspace(People):
         self.runner = runner
         self.svc.inbox.start()
         self._stack.push_async_callback(self.svc.inbox.stop)
+        assert self.svc.sender is not None
+        self.svc.sender.start()
+        self._stack.push_async_callback(self.svc.sender.stop)
         await runner.start()
         self._stack.push_async_callback(runner.stop)
         if self.mode == "http":
@@ -282,7 +285,9 @@ class Workspace(People):
 
     async def settled(self) -> None:
         """Wait until surveybot has no work in flight."""
-        await self.fake.wait_for(lambda: not self.svc.inbox.busy, what="surveybot idle")
+        sender = self.svc.sender
+        await self.fake.wait_for(lambda: not self.svc.inbox.busy and not (sender and sender.busy),
+                                 what="surveybot idle")  # fmt: skip
 
 
 def buttons_of(message: JSON) -> list[JSON]:

@@ -117,11 +117,14 @@ async def running_bot(fake: FakeTelegram, settings: Settings) -> AsyncIterator[W
         svc.runtime.adapters["telegram"] = runner.adapter
         await runner.start()
         svc.inbox.start()
+        assert svc.sender is not None
+        svc.sender.start()
         try:
             yield World(fake, svc, runner)
         finally:
             await runner.stop()
             await svc.inbox.stop()
+            await svc.sender.stop()
 
 
 def labels(message: JSONDict) -> list[list[str]]:

@@ -61,7 +61,8 @@ class SlackRunner:
     @property
     def in_flight(self) -> int:
         """Stored payloads being handled right now (0 = idle)."""
-        return self.listeners.in_flight + int(self.svc.inbox.busy)
+        sender = self.svc.sender
+        return self.listeners.in_flight + int(self.svc.inbox.busy or bool(sender and sender.busy))
 
     def router(self) -> APIRouter | None:
         if self.mode != "http":

@@ -1,0 +1,91 @@
+"""The loop the inbox worker and the outbox sender share: claim rows from storage (leased, so a
+crashed process's rows come back), handle each in a task of its own, up to ``concurrency`` at
+once; woken at once by :meth:`ClaimLoop.wake` (an edge stored an event, a commit owed a
+message), else it looks again every ``poll`` seconds (other workers' rows, expired leases,
+retries that came due)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass
+class ClaimLoop(Generic[T]):
+    name: str
+    claim: Callable[[int], Awaitable[list[T]]]  # up to N rows, leased to this process
+    handle: Callable[[T], Coroutine[Any, Any, None]]  # never raises
+    concurrency: int = 32
+    poll: float = 1.0
+    _wake: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set, repr=False)
+    _unseen: bool = field(default=False, repr=False)  # woken since the last empty claim
+    _wakes: int = field(default=0, repr=False)
+    _worker: asyncio.Task[None] | None = field(default=None, repr=False)
+    _stop: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
+
+    @property
+    def busy(self) -> bool:
+        """Rows this process knows of are waiting or being handled (False = idle)."""
+        return bool(self._tasks) or self._unseen
+
+    def wake(self) -> None:
+        self._wakes += 1
+        self._unseen = True
+        self._wake.set()
+
+    def start(self) -> None:
+        self._stop = asyncio.Event()
+        self._worker = asyncio.create_task(self.run(self._stop), name=self.name)
+
+    async def stop(self) -> None:
+        if self._worker is not None:
+            self._stop.set()
+            await self._worker
+            self._worker = None
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Until ``stop``; then waits (up to 10 s) for the rows it holds."""
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            while not stop.is_set():
+                self._wake.clear()
+                if await self._claim():
+                    continue
+                woken = asyncio.ensure_future(self._wake.wait())
+                await asyncio.wait({woken, stopping}, timeout=self.poll,
+                                   return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
+                woken.cancel()
+        finally:
+            stopping.cancel()
+            if self._tasks:
+                await asyncio.wait(set(self._tasks), timeout=10)
+
+    async def _claim(self) -> int:
+        room = self.concurrency - len(self._tasks)
+        if room <= 0:
+            return 0
+        wakes = self._wakes
+        try:
+            rows = await self.claim(room)
+        except Exception as exc:  # storage logs its own failures once; look again soon
+            log.debug("%s: claim failed: %r", self.name, exc)
+            await asyncio.sleep(self.poll)
+            return 0
+        if not rows and wakes == self._wakes:  # nothing known left to claim
+            self._unseen = False
+        for row in rows:
+            task = asyncio.create_task(self.handle(row))
+            self._tasks.add(task)
+            task.add_done_callback(self._finished)
+        return len(rows)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self.wake()  # the next row of its key (or chat) may be claimed now
