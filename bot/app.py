@@ -40,7 +40,7 @@ async def services(settings: Settings) -> AsyncIterator[Services]:
         for error in registry.load_all():
             log.error("%s", error)
         runtime = Runtime(registry, storage, default_expiry=settings.surveys.expires_after)
-        runtime.sender = Sender(storage, runtime.adapters)
+        runtime.sender = Sender(storage, runtime.adapters, on_sent=runtime.record_delivery)
         dispatcher = Dispatcher(runtime, storage, settings.surveys)
         yield Services(settings, storage, registry, runtime, dispatcher,
                        Inbox(storage, settings.inbox), runtime.sender)  # fmt: skip

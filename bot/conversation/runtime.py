@@ -350,8 +350,32 @@ class Runtime:
             self.sender.wake()
         else:
             for message in owed:
-                await send_now(adapter, message)
+                await self._record_prompted(message, await send_now(adapter, message))
         return "answered"
+
+    async def record_delivery(self, message: OutboxMessage, message_id: str | None) -> None:
+        """The sender delivered ``message``: see :meth:`_record_prompted`."""
+        if message.kind in ("question", "reminder") and message.session_id is not None:
+            async with self._sessions.hold(message.session_id):
+                await self._record_prompted(message, message_id)
+
+    async def _record_prompted(self, message: OutboxMessage, message_id: str | None) -> None:
+        """A question went out: the session remembers it as the last question its customer
+        was shown (``prompted``: where they stopped, for drop-off), unless it moved on. The
+        caller holds the session's lock."""
+        if message.kind not in ("question", "reminder") or message.session_id is None:
+            return
+        prompt = Prompt.model_validate_json(message.body)
+        session = await self.storage.get_session(message.session_id)
+        if session is None or session.state.current is None:
+            return
+        flow = await self.flow_for(session)
+        index = session.state.current
+        if flow.questions[index].id != prompt.question_id or session.prompted == index:
+            return
+        await self.storage.update_session(
+            session.id, session.version, prompted=index, prompt_message_id=message_id
+        )
 
     def _owed(
         self, flow: Flow, session: SessionRecord, step: Step, inbound: Inbound, now: datetime

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -64,6 +64,8 @@ class Sender:
     lease: timedelta = timedelta(seconds=60)
     poll: float = 1.0
     clock: Callable[[], datetime] = utcnow
+    # told of every delivery (the runtime records the question a session was last shown)
+    on_sent: Callable[[OutboxMessage, str | None], Awaitable[None]] | None = None
     _loop: ClaimLoop[OutboxMessage] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -105,6 +107,8 @@ class Sender:
             return
         try:
             await self.storage.outbox_sent(message.id, message_id, self.clock())
+            if self.on_sent is not None:
+                await self.on_sent(message, message_id)
         except Exception as exc:  # the lease runs out and it is sent again: harmless
             log.debug("could not mark outbox message %s sent: %r", message.id, exc)
 

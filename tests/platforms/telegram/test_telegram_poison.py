@@ -16,7 +16,7 @@ from bot.cli import app
 from bot.conversation.config import InboxConfig
 from bot.settings import Settings
 from tests.fakes.telegram_api import FakeTelegram
-from tests.support.telegram_harness import ANNA, BOB, Person, running_bot
+from tests.support.telegram_harness import ANNA, BOB, RASA, Person, running_bot
 
 CUSTOMERS = range(7001, 7021)
 
@@ -31,7 +31,8 @@ async def test_a_poison_update_is_quarantined_and_twenty_customers_are_served(
     caplog.set_level(logging.INFO)
     async with running_bot(fake, fast) as tg:
         fake.unparseable(ANNA, "reply_without_date")  # a reply whose original lacks `date`
-        fake.unparseable(BOB, "not_json_object")  # `message` is a string
+        fake.unparseable(BOB, "not_an_object")  # `message` is a string
+        fake.unparseable(RASA, "sender_without_name")  # `from` lacks the required first_name
         fake.unparseable(BOB, "unknown_type")  # newer than the library: nothing of ours
         people = [tg.person(uid) for uid in CUSTOMERS]
         for person in people:
@@ -54,10 +55,10 @@ async def test_a_poison_update_is_quarantined_and_twenty_customers_are_served(
         def poison_lines() -> list[logging.LogRecord]:
             return [r for r in caplog.records if "quarantined" in r.getMessage()]
 
-        await fake.wait_for(lambda: len(poison_lines()) == 2, what="both poisons quarantined")
-        assert len(await tg.svc.storage.inbox_quarantined()) == 2
+        await fake.wait_for(lambda: len(poison_lines()) == 3, what="the poisons quarantined")
+        assert len(await tg.svc.storage.inbox_quarantined()) == 3
 
-    assert len(poison_lines()) == 2  # one line per poison update, not one per retry
+    assert len(poison_lines()) == 3  # one line per poison update, not one per retry
     assert all("hello?" not in r.getMessage() for r in poison_lines())  # never the text
 
     config = tmp_path / "config.yaml"
@@ -65,13 +66,13 @@ async def test_a_poison_update_is_quarantined_and_twenty_customers_are_served(
     listing = await surveybot("inbox", "list", "--config", str(config))
     assert listing.exit_code == 0, listing.output
     lines = listing.output.strip().splitlines()
-    assert len(lines) == 2 and all("telegram" in line for line in lines), listing.output
+    assert len(lines) == 3 and all("telegram" in line for line in lines), listing.output
     assert "KeyError: 'date'" in lines[0]
     first_id = lines[0].split()[0]
     dropped = await surveybot("inbox", "drop", first_id, "--config", str(config))
     assert dropped.exit_code == 0, dropped.output
     after = await surveybot("inbox", "list", "--config", str(config))
-    assert len(after.output.strip().splitlines()) == 1
+    assert len(after.output.strip().splitlines()) == 2
 
 
 async def surveybot(*args: str) -> Result:
