@@ -1,9 +1,10 @@
 """The one place where adapters, engine and storage meet.
 
-``Runtime.handle(inbound)``: find the session, serialize on it, ask the engine, commit the
-answer + new state + event id in one transaction, *then* acknowledge, settle the tapped message
-and send the next prompt. A stale, forged or foreign tap gets a localized notice and records
-nothing. ``start_survey`` / ``create_session`` + ``deliver`` begin a survey.
+``Runtime.process(inbound)``: find the session, serialize on it, ask the engine, commit the
+answer + new state + event id + what it owes the customer (outbox rows: the tapped message
+settled, the next question or the thanks) in one transaction, *then* acknowledge the tap and
+wake the sender. A stale, forged or foreign tap gets a localized notice and records nothing.
+``start_survey`` / ``create_session`` + ``deliver`` begin a survey.
 """
 
 from __future__ import annotations
@@ -25,20 +26,21 @@ from bot.chat import (
     DeliveryError,
     Inbound,
     Prompt,
-    Settled,
     decode_payload,
 )
 from bot.conversation.locks import KeyedLock
-from bot.conversation.sender import Sender, owed_prompt, owed_settle, send_now
-from bot.survey.engine import Reply, Step, advance, begin, label_of
-from bot.survey.flow import Flow, localize, render
+from bot.conversation.owed import owed_for, record_prompted
+from bot.conversation.sender import Sender, send_now
+from bot.survey.engine import Reply, Step, advance, begin
+from bot.survey.flow import Flow
 from bot.survey.loader import FlowRegistry
-from bot.survey.prompts import question_prompt, thanks_prompt
+from bot.survey.prompts import question_prompt
 from bot.survey.texts import primary_language, text_for
 from storage.base import OutboxMessage, SessionRecord, Storage, utcnow
 
 log = logging.getLogger(__name__)
 DEFAULT_EXPIRY = timedelta(hours=72)
+CONFLICT_RETRIES = 3  # reads and decisions of one event when other workers keep moving it
 Addressee = tuple[str, str, str | None]
 
 
@@ -271,9 +273,18 @@ class Runtime:
                 session = active
             else:
                 session = await self.storage.get_session(session_id)
-            if session is None or session.platform != inbound.platform:
-                return await self._forged(adapter, inbound)
-            return await self._handle_locked(adapter, inbound, session, tap)
+            for _ in range(CONFLICT_RETRIES):
+                if session is None or session.platform != inbound.platform:
+                    return await self._forged(adapter, inbound)
+                outcome = await self._handle_locked(adapter, inbound, session, tap)
+                if outcome != "conflict":
+                    return outcome
+                # Another worker moved the session between our read and our commit (its
+                # sender recorded a delivery, or it took an answer): read again and decide
+                # again; the engine says "stale" if the answer is already there.
+                session = await self.storage.get_session(session_id)
+            await adapter.acknowledge(inbound, text_for("already_answered", self._lang(inbound)))
+            return "duplicate"
 
     async def _forged(self, adapter: Adapter, inbound: Inbound) -> str:
         log.warning("ignored tap with unknown payload %r", inbound.payload)
@@ -325,7 +336,7 @@ class Runtime:
         # A tap names its question, so a redelivered tap is already harmless (stale); typed
         # text is not, so its event id is committed with the answer and checked.
         event_id = inbound.event_id if tap is None else None
-        owed = self._owed(flow, session, step, inbound, now)
+        owed = owed_for(flow, session, step, inbound, now)
         committed = await self.storage.commit(
             session.id,
             session.version,
@@ -336,6 +347,8 @@ class Runtime:
             event_id=event_id,
             outbox=owed if self.sender is not None else (),
         )
+        if committed.result == "conflict":
+            return "conflict"
         if not committed.ok:
             # A typed reply's event id seen before is a platform redelivery: nothing to say.
             # A tap that lost the race to another tap is told the question has its answer.
@@ -350,56 +363,15 @@ class Runtime:
             self.sender.wake()
         else:
             for message in owed:
-                await self._record_prompted(message, await send_now(adapter, message))
+                sent = await send_now(adapter, message)
+                await record_prompted(self.storage, self.flow_for, message, sent)
         return "answered"
 
     async def record_delivery(self, message: OutboxMessage, message_id: str | None) -> None:
-        """The sender delivered ``message``: see :meth:`_record_prompted`."""
+        """The sender delivered ``message``: see :func:`bot.conversation.owed.record_prompted`."""
         if message.kind in ("question", "reminder") and message.session_id is not None:
             async with self._sessions.hold(message.session_id):
-                await self._record_prompted(message, message_id)
-
-    async def _record_prompted(self, message: OutboxMessage, message_id: str | None) -> None:
-        """A question went out: the session remembers it as the last question its customer
-        was shown (``prompted``: where they stopped, for drop-off), unless it moved on. The
-        caller holds the session's lock."""
-        if message.kind not in ("question", "reminder") or message.session_id is None:
-            return
-        prompt = Prompt.model_validate_json(message.body)
-        session = await self.storage.get_session(message.session_id)
-        if session is None or session.state.current is None:
-            return
-        flow = await self.flow_for(session)
-        index = session.state.current
-        if flow.questions[index].id != prompt.question_id or session.prompted == index:
-            return
-        await self.storage.update_session(
-            session.id, session.version, prompted=index, prompt_message_id=message_id
-        )
-
-    def _owed(
-        self, flow: Flow, session: SessionRecord, step: Step, inbound: Inbound, now: datetime
-    ) -> list[OutboxMessage]:
-        """What an answer makes owed to the customer, in order: the tapped message settled
-        (showing the choice), then the next question or the thanks."""
-        assert step.answer is not None
-        loc = session.state.locale
-        owed: list[OutboxMessage] = []
-        if inbound.kind == "tap":
-            question = flow.questions[step.answer.question_index]
-            shown = render(localize(question.text, loc, flow.fallback), session.state.context)
-            answered = text_for(
-                "answered", loc, flow, {"answer": label_of(flow, question, step.answer, loc)}
-            )
-            settled = Settled(question=shown, answer=answered)
-            owed.append(owed_settle(session.address, inbound, settled, now))
-        if step.outcome == "done":
-            prompt = thanks_prompt(flow, step.state, session.id)
-        else:
-            mention = session.user_name if session.chat_id else None
-            prompt = question_prompt(flow, step.state, session.id, mention=mention)
-        owed.append(owed_prompt(session.address, prompt, now))
-        return owed
+                await record_prompted(self.storage, self.flow_for, message, message_id)
 
     async def _ask_again(
         self, adapter: Adapter, flow: Flow, session: SessionRecord, step: Step

@@ -6,8 +6,7 @@ the sender; after a crash the rows are still there and any process's sender deli
 least once: a repeated question is harmless, its buttons name their question). Rows are
 claimed per chat in order (one in flight per chat), interactive lane before bulk.
 
-Each row's ``kind`` says what its JSON body is: ``settle`` (``{"inbound": ..., "settled": ...}``:
-``Adapter.settle``) or a :class:`bot.chat.Prompt` (``Adapter.send``). A permanent delivery
+What each row's body is: :mod:`bot.conversation.owed`. A permanent delivery
 error (blocked bot, unknown chat) makes the row dead with the reason; a temporary one is
 retried after the platform's Retry-After or a backoff.
 """
@@ -22,26 +21,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from bot import metrics
-from bot.chat import Adapter, Address, DeliveryError, Inbound, Prompt, Settled
+from bot.chat import Adapter, DeliveryError, Inbound, Prompt, Settled
 from bot.conversation.worker import ClaimLoop
 from storage.base import OutboxMessage, Storage, utcnow
 
 log = logging.getLogger(__name__)
 BACKOFF = (1.0, 5.0, 30.0, 120.0, 600.0)  # seconds before retries 1, 2, ...
 MAX_ATTEMPTS = 8
-
-
-def owed_prompt(address: Address, prompt: Prompt, now: datetime) -> OutboxMessage:
-    return OutboxMessage(address=address, kind=prompt.kind, body=prompt.model_dump_json(),
-                         created_at=now, session_id=prompt.session_id)  # fmt: skip
-
-
-def owed_settle(
-    address: Address, inbound: Inbound, settled: Settled, now: datetime
-) -> OutboxMessage:
-    body = json.dumps({"inbound": inbound.model_dump(mode="json"),
-                       "settled": settled.model_dump(mode="json")})  # fmt: skip
-    return OutboxMessage(address=address, kind="settle", body=body, created_at=now)
 
 
 async def send_now(adapter: Adapter, message: OutboxMessage) -> str | None:
