@@ -147,7 +147,7 @@ async def test_health_metrics_and_docs_need_no_token(client: httpx.AsyncClient) 
     await client.post("/api/v1/surveys", headers=AUTH, json=survey())
     health = await client.get("/healthz")
     assert health.json() == {"status": "ok", "flows": ["ces", "csat", "nps"],
-                             "platforms": ["telegram"]}  # fmt: skip
+                             "platforms": ["telegram"], "reason": None}  # fmt: skip
     scraped = await client.get("/metrics")
     names = {f.name for f in text_string_to_metric_families(scraped.text)}
     assert {"surveybot_surveys_sent", "surveybot_survey_requests", "surveybot_send_failures",
