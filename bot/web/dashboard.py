@@ -3,7 +3,7 @@ copy `surveybot report --html FILE` writes.
 
 Both routes take the same filters in the query string: ``flow``, ``period`` (``7d``, ``30d``,
 ``90d``, ``365d`` or ``all``; default 30d), or ``since``/``until`` (ISO 8601, UTC unless they
-say otherwise; they win over ``period``), ``platform`` and ``by`` (platform, agent, locale,
+say otherwise, or a duration ago such as ``30d`` like the CLI; they win over ``period``), ``platform`` and ``by`` (platform, agent, locale,
 week; default platform); the API also ``themes=true`` (the dashboard always shows the comment
 themes). The page is rendered on the server (Jinja2, charts as inline SVG from
 matplotlib): no JavaScript, no CDN, and the static copy opens offline.
@@ -47,7 +47,7 @@ def query_from(
 ) -> ReportQuery:
     """Filters from a query string; empty form fields mean "all". A filter that makes no sense
     is a 422 in FastAPI's validation shape, naming the parameter."""
-    start, end = _moment("since", since), _moment("until", until)
+    start, end = _moment("since", since, now), _moment("until", until, now)
     if start is None and period and period != "all":
         try:
             start = now - parse_duration(period)
@@ -60,15 +60,21 @@ def query_from(
     )
 
 
-def _moment(name: str, text: str | None) -> datetime | None:
-    """An ISO 8601 date or date-time, UTC unless it says otherwise."""
+def _moment(name: str, text: str | None, now: datetime) -> datetime | None:
+    """An ISO 8601 date or date-time (UTC unless it says otherwise), or a duration ago such as
+    ``30d`` (as ``surveybot report --since 30d``)."""
     if text is None:
         return None
+    try:
+        return now - parse_duration(text)
+    except (ValueError, OverflowError):
+        pass
     try:
         moment = datetime.fromisoformat(text)
         return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
     except (ValueError, OverflowError):
-        _invalid(name, "expected an ISO 8601 date-time such as 2024-03-01T00:00:00Z", text)
+        _invalid(name, "expected an ISO 8601 date-time such as 2024-03-01T00:00:00Z or a "
+                 "duration ago such as 30d", text)  # fmt: skip
 
 
 def _invalid(name: str, message: str, value: str | None) -> NoReturn:
@@ -161,7 +167,10 @@ def router(svc: Services) -> APIRouter:
     @routes.get(
         "/api/v1/report",
         response_model=Report,
-        responses={401: {"description": "SURVEYBOT_API_TOKEN is set and was not given"}},
+        responses={
+            401: {"description": "SURVEYBOT_API_TOKEN is set and was not given"},
+            404: {"description": "an unknown flow: not loaded and nothing stored for it"},
+        },
     )
     async def report_api(
         flow: Flow = None,
@@ -184,6 +193,11 @@ def router(svc: Services) -> APIRouter:
             by=by,
             now=utcnow(),
         )
-        return await report_for(query.model_copy(update={"themes": themes}))
+        report = await report_for(query.model_copy(update={"themes": themes}))
+        if flow and svc.registry.get(flow) is None and not (report.scores or report.response):
+            known = ", ".join(svc.registry.ids()) or "(none loaded)"
+            raise HTTPException(404, f"unknown flow {flow!r}: not loaded and nothing stored "
+                                f"for it; flows: {known}")  # fmt: skip
+        return report
 
     return routes

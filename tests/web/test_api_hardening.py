@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -167,3 +168,18 @@ async def test_dashboard_answers_carry_security_headers(svc: Services) -> None:
             assert headers["X-Frame-Options"] == "DENY"
             assert headers["X-Content-Type-Options"] == "nosniff"
             assert headers["Referrer-Policy"] == "no-referrer"
+
+
+async def test_the_report_api_reads_since_like_the_cli_and_404s_an_unknown_flow(
+    svc: Services,
+) -> None:
+    app = create_app(svc, routers=[dashboard_router(svc)])
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://x") as c:
+        recent = await c.get("/api/v1/report", params={"since": "30d"}, headers=AUTH)
+        assert recent.status_code == 200, recent.text
+        since = datetime.fromisoformat(recent.json()["since"])
+        assert timedelta(days=29) < datetime.now(UTC) - since < timedelta(days=31)
+        unknown = await c.get("/api/v1/report", params={"flow": "nope"}, headers=AUTH)
+        assert unknown.status_code == 404
+        assert "unknown flow 'nope'" in unknown.json()["detail"]
+        assert "flows: ces, csat, nps" in unknown.json()["detail"]
