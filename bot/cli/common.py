@@ -85,6 +85,11 @@ def parse_since(text: str | None) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def plural(count: int, word: str) -> str:
+    """``1 row``, ``2 rows``, ``0 answers``: English count words for CLI messages."""
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
 def unknown_flow_message(flow: str, known: list[str]) -> str:
     return (
         f"unknown flow {flow!r}: it is not loaded and nothing is stored for it; "

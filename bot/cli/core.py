@@ -29,6 +29,7 @@ from bot.cli.common import (
     parse_address,
     parse_ctx,
     parse_since,
+    plural,
     run_async,
     settings_from,
     setup_logging,
@@ -155,7 +156,7 @@ def export_cmd(
     if flow is not None and count == 0 and flow not in known:
         err.print(unknown_flow_message(flow, known), markup=False)
         raise typer.Exit(1)
-    err.print(f"{count} answer{'s' if count != 1 else ''} exported")
+    err.print(f"{plural(count, 'answer')} exported")
 
 
 async def _export(
@@ -192,7 +193,7 @@ def erase_cmd(
             return await svc.storage.erase_user(address.platform, address.user_id)
 
     answers, sessions = run_async(erase())
-    out.print(f"erased {answers} answers and {sessions} sessions of {user}")
+    out.print(f"erased {plural(answers, 'answer')} and {plural(sessions, 'session')} of {user}")
 
 
 @app.command("init")

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import typer
 
-from bot.cli.common import ConfigOpt, app, err, out, run_async, settings_from
+from bot.cli.common import ConfigOpt, app, err, out, plural, run_async, settings_from
 from storage import open_storage
 from storage.copy import CopyError, copy_storage, row_counts
 
@@ -91,8 +91,7 @@ def migrate_cmd(url: UrlOpt = None, config: ConfigOpt = Path("config.yaml")) -> 
     if version == before:
         done = "already up to date, nothing applied"
     else:
-        applied = version - before
-        done = f"applied {applied} migration{'s' if applied != 1 else ''} (from version {before})"
+        done = f"applied {plural(version - before, 'migration')} (from version {before})"
     out.print(f"{redact(target)}: schema at version {version}; {done}", markup=False)
 
 
@@ -117,7 +116,10 @@ def copy_cmd(
             await dst.open()
             try:
                 copied = await copy_storage(
-                    src, dst, force=force, progress=lambda t, n: out.print(f"  {t}: {n} rows")
+                    src,
+                    dst,
+                    force=force,
+                    progress=lambda t, n: out.print(f"  {t}: {plural(n, 'row')}"),
                 )
                 return copied, await row_counts(dst)
             finally:
@@ -138,4 +140,5 @@ def copy_cmd(
     if mismatched:
         err.print(f"row counts differ after the copy (copied, found): {mismatched}")
         raise typer.Exit(1)
-    out.print(f"copied {sum(copied.values())} rows in {len(copied)} tables; counts verified")
+    rows, tables = plural(sum(copied.values()), "row"), plural(len(copied), "table")
+    out.print(f"copied {rows} in {tables}; counts verified")

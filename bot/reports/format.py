@@ -107,6 +107,10 @@ def fmt_agree(score: Score) -> str:
     return f"{score.agree_pct:.1f}% agree ({score.agree_low:.1f}–{score.agree_high:.1f})"
 
 
+def _share(count: int, n: int) -> str:
+    return f"{100 * count / n:.0f}%" if n else "—"
+
+
 def period_text(report: Report) -> str:
     since = report.since.strftime("%Y-%m-%d %H:%M") if report.since else "the beginning"
     until = report.until.strftime("%Y-%m-%d %H:%M") if report.until else "now"
@@ -173,13 +177,21 @@ def render_table(report: Report, console: Console, comments: bool = False) -> No
                           "95% CI"], response, 1 + len(seg)))  # fmt: skip
     questions = [
         [q.flow_id, str(q.index + 1), q.question_id, str(q.reached), str(q.answered),
-         str(q.skipped), str(q.abandoned), _pct(q.completion), _pct(q.drop_off)]
+         str(q.skipped), str(q.abandoned), str(q.pending), _pct(q.completion), _pct(q.drop_off)]
         for q in report.questions
     ]  # fmt: skip
     title = "Completion and drop-off per question (sessions sent in the period)"
-    names = ["Flow", "#", "Question", "Reached", "Answered", "Skipped", "Expired", "Completion",
-             "Drop-off"]  # fmt: skip
+    # the dashboard's column names, so the same figure is called the same everywhere
+    names = ["Flow", "#", "Question", "Reached", "Answered", "Skipped", "Abandoned", "Waiting",
+             "Completion", "Drop-off"]  # fmt: skip
     console.print(_table(title, names, questions, 3))
+    choices = [
+        [d.flow_id, d.question_id, b.text or b.label, str(b.count), _share(b.count, d.n)]
+        for d in report.distributions if d.metric == "choice" for b in d.buckets
+    ]  # fmt: skip
+    if choices:
+        console.print(_table("Choice questions", ["Flow", "Question", "Answer", "Count", "Share"],
+                             choices, 3))  # fmt: skip
     for flow in report.themes:
         console.print(themes_table(flow, report.flow_name(flow.flow_id)))
     if comments:

@@ -3,7 +3,8 @@ copy `surveybot report --html FILE` writes.
 
 Both routes take the same filters in the query string: ``flow``, ``period`` (``7d``, ``30d``,
 ``90d``, ``365d`` or ``all``; default 30d), or ``since``/``until`` (ISO 8601, UTC unless they
-say otherwise, or a duration ago such as ``30d`` like the CLI; they win over ``period``), ``platform`` and ``by`` (platform, agent, locale,
+say otherwise, or a duration ago such as ``30d`` like the CLI; they win over ``period``),
+``platform`` and ``by`` (platform, agent, locale,
 week; default platform); the API also ``themes=true`` (the dashboard always shows the comment
 themes). The page is rendered on the server (Jinja2, charts as inline SVG from
 matplotlib): no JavaScript, no CDN, and the static copy opens offline.

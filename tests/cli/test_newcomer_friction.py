@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import logging
 from pathlib import Path
 
@@ -92,3 +93,24 @@ def test_hot_reload_logs_each_change_once(
         apply_changes(registry, [("modified", str(path))] * 3)  # type: ignore[arg-type]
         apply_changes(registry, [("modified", str(path))])  # type: ignore[arg-type]
     assert len(caplog.records) == 1 and "flow refused" in caplog.records[0].getMessage()
+
+
+def test_report_tables_show_choice_questions_and_name_figures_like_the_dashboard(
+    workdir: Path,
+) -> None:
+    (workdir / "flows" / "channel.yaml").write_text(
+        "id: channel\nname: Channel\nlocales: [en]\nquestions:\n  - id: how\n    type: choice\n"
+        "    text: How did you reach us?\n    options:\n      - {id: chat, text: Live chat}\n"
+        "      - {id: mail, text: Email}\n",
+        encoding="utf-8",
+    )
+    assert surveybot("try", "channel", cwd=workdir, stdin="2\n").returncode == 0
+    table = surveybot("report", cwd=workdir).stdout
+    assert "Choice questions" in table
+    email = next(line for line in table.splitlines() if "Email" in line)
+    assert email.split()[-2:] == ["1", "100%"]
+    page = (Path(__file__).parents[2] / "bot/reports/templates/dashboard.html").read_text()
+    for column in ("Abandoned", "Waiting"):
+        assert column in table and f">{column}</th>" in page
+    erased = surveybot("erase", "--user", f"console:{getpass.getuser()}", cwd=workdir)
+    assert "erased 1 answer and 1 session of" in erased.stdout

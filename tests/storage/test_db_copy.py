@@ -136,8 +136,8 @@ def test_copy_sqlite_to_postgres_keeps_everything(sqlite: str, pg: str, tmp_path
     result = copy(sqlite, pg)
     assert result.exit_code == 0, result.output
     for line in ("sessions: 3 rows", "answers: 3 rows", "processed_events: 2 rows",
-                 "jobs: 2 rows", "invites: 1 rows", "flow_versions: 1 rows", "inbox: 2 rows",
-                 "outbox: 1 rows"):  # fmt: skip
+                 "jobs: 2 rows", "invites: 1 row", "flow_versions: 1 row", "inbox: 2 rows",
+                 "outbox: 1 row"):  # fmt: skip
         assert line in result.output
     assert "copied 15 rows in 8 tables; counts verified" in result.output
     original = asyncio.run(snapshot(sqlite))
