@@ -21,4 +21,4 @@ async def test_a_slack_survey_with_201_context_keys_or_a_20_kb_value_is_refused(
         assert ws.messages(AMY) == []
         assert await ws.svc.storage.count_rows("sessions") == 0
         ok = await ws.command(STAFF, f"csat <@{AMY}> " + " ".join(f"k{i}=v" for i in range(50)))
-        assert ok[0].startswith(f"Sent `csat` to <@{AMY}>")
+        assert ok[0].startswith(f"Survey “csat” sent to <@{AMY}>"), ok
