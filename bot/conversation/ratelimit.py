@@ -1,9 +1,13 @@
-"""Outgoing send rate limits per platform: a pure scheduler over an injected clock.
+"""Outgoing send rate limits: the one home of the per-platform and per-chat pace.
 
 Each limit is a GCRA ("generic cell rate algorithm") cell: a rate and a burst. A send books the
 earliest moment every limit that applies to it allows — the platform-wide one and the one for
 its chat — and the caller waits until then (or re-queues the job when that is far off). Booking
 is conservative: slots are never handed out twice, even when callers book out of order.
+
+:class:`RateLimiter` is a pure scheduler over an injected clock (the dispatcher books survey
+sends and reminders with it); :class:`ChatPacer` is the same limiter waiting in place, for what
+an adapter posts on its own (replies and next questions, which never pass the dispatcher).
 
 Defaults follow the platforms' published guidance: Telegram about 30 messages/s per bot and
 1 message/s per chat; Slack about 1 message/s per channel.
@@ -11,9 +15,12 @@ Defaults follow the platforms' published guidance: Telegram about 30 messages/s 
 
 from __future__ import annotations
 
+import asyncio
 import math
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -28,6 +35,7 @@ class SendRate(BaseModel):
     per_second: float | None = Field(default=None, gt=0)
     per_chat_per_second: float | None = Field(default=None, gt=0)
     burst: int = Field(default=1, ge=1)
+    per_chat_burst: int = Field(default=1, ge=1)  # messages to one chat that may go at once
 
 
 DEFAULT_RATES: dict[str, SendRate] = {
@@ -93,7 +101,7 @@ class RateLimiter:
         if rate.per_chat_per_second is not None:
             key = (platform, chat)
             if key not in self._chats:
-                self._chats[key] = _cell(rate.per_chat_per_second, 1)
+                self._chats[key] = _cell(rate.per_chat_per_second, rate.per_chat_burst)
             cells.append(self._chats[key])
         return cells
 
@@ -103,3 +111,34 @@ class RateLimiter:
             idle = [k for k, c in self._chats.items() if c.tat is None or c.tat <= now]
             for key in idle:
                 del self._chats[key]
+
+
+_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+_CHAT = "chat"
+
+
+class ChatPacer:
+    """About ``per_second`` posts per chat, ``burst`` at once (None: no limit), over a
+    monotonic clock. Each caller books its slot before sleeping, so concurrent posts to one
+    chat queue up in order."""
+
+    def __init__(
+        self,
+        per_second: float | None = 1.0,
+        burst: int = 3,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        rate = SendRate(per_chat_per_second=per_second, per_chat_burst=burst)
+        self._limiter = RateLimiter({_CHAT: rate} if per_second else {})
+        self.clock, self.sleep = clock, sleep
+
+    def book(self, chat: str) -> float:
+        """Seconds to wait before posting to ``chat`` (the slot is taken)."""
+        now = _EPOCH + timedelta(seconds=self.clock())
+        return (self._limiter.book(_CHAT, chat, now) - now).total_seconds()
+
+    async def wait(self, chat: str) -> None:
+        delay = self.book(chat)
+        if delay > 0:
+            await self.sleep(delay)

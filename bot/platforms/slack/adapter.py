@@ -30,7 +30,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.chat import Address, DeliveryError, Inbound, Platform, Prompt, Sent, Settled
-from bot.platforms.pacing import ChannelPacer
+from bot.conversation.ratelimit import ChatPacer
 from bot.platforms.slack import blocks as render
 
 log = logging.getLogger(__name__)
@@ -58,9 +58,9 @@ class _Interaction:
 class SlackAdapter:
     platform: Platform = "slack"
 
-    def __init__(self, client: AsyncWebClient, pacer: ChannelPacer | None = None) -> None:
+    def __init__(self, client: AsyncWebClient, pacer: ChatPacer | None = None) -> None:
         self.client = client
-        self.pacer = pacer or ChannelPacer()
+        self.pacer = pacer or ChatPacer()
         self._dms: dict[str, str] = {}
         self._locales: dict[str, tuple[float, str | None]] = {}
         self._interactions: dict[str, _Interaction] = {}

@@ -18,7 +18,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.app import Services
 from bot.chat import Adapter
-from bot.platforms.pacing import ChannelPacer
+from bot.conversation.ratelimit import ChatPacer
 from bot.platforms.slack.adapter import SlackAdapter, delivery_error, make_client
 from bot.platforms.slack.http import events_router
 from bot.platforms.slack.listeners import Listeners
@@ -40,7 +40,7 @@ class SlackRunner:
         self.svc = svc
         self.mode = settings.slack.mode
         rate = settings.surveys.send_rates.get("slack")
-        pacer = ChannelPacer(rate.per_chat_per_second if rate else 1.0)
+        pacer = ChatPacer(rate.per_chat_per_second if rate else 1.0)
         self.slack = SlackAdapter(client, pacer)
         self.adapter: Adapter = self.slack
         secret = settings.slack_signing_secret

@@ -6,11 +6,11 @@ surfaces as ``DeliveryError(retry_after=...)`` for the dispatcher to reschedule.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from typing import Any
 
-from aiolimiter import AsyncLimiter
 from telegram.ext import AIORateLimiter
+
+from bot.conversation.ratelimit import ChatPacer
 
 
 class ChatRateLimiter(AIORateLimiter):
@@ -20,8 +20,7 @@ class ChatRateLimiter(AIORateLimiter):
 
     def __init__(self, per_chat_burst: int = 5) -> None:
         super().__init__(max_retries=3)
-        self._burst = per_chat_burst
-        self._chats: OrderedDict[int, AsyncLimiter] = OrderedDict()
+        self._chats = ChatPacer(per_second=1.0, burst=per_chat_burst)
 
     async def process_request(
         self,
@@ -32,23 +31,16 @@ class ChatRateLimiter(AIORateLimiter):
         data: dict[str, Any],
         rate_limit_args: int | None,
     ) -> Any:
-        call = super().process_request(callback, args, kwargs, endpoint, data, rate_limit_args)
-        limiter = self._chat_limiter(data.get("chat_id")) if endpoint == "sendMessage" else None
-        if limiter is None:
-            return await call
-        async with limiter:
-            return await call
+        if endpoint == "sendMessage" and _private(data.get("chat_id")):
+            await self._chats.wait(str(data.get("chat_id")))
+        return await super().process_request(
+            callback, args, kwargs, endpoint, data, rate_limit_args
+        )
 
-    def _chat_limiter(self, chat_id: object) -> AsyncLimiter | None:
-        try:
-            chat = int(str(chat_id))
-        except ValueError:
-            return None
-        if chat <= 0:  # groups: PTB's group limiter
-            return None
-        if chat not in self._chats:
-            if len(self._chats) >= 4096:
-                self._chats.popitem(last=False)
-            self._chats[chat] = AsyncLimiter(self._burst, self._burst)
-        self._chats.move_to_end(chat)
-        return self._chats[chat]
+
+def _private(chat_id: object) -> bool:
+    """Private chats have positive ids; groups (negative) get PTB's group limiter."""
+    try:
+        return int(str(chat_id)) > 0
+    except ValueError:
+        return False

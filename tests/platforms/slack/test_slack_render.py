@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from bot.chat import Button, Prompt, Settled, encode_payload
-from bot.platforms.pacing import ChannelPacer, RecentIds
+from bot.conversation.ratelimit import ChatPacer
+from bot.platforms.pacing import RecentIds
 from bot.platforms.slack.blocks import (
     CommandError,
     SurveyCommand,
@@ -149,7 +150,7 @@ class Clock:
 
 async def test_pacer_lets_a_short_burst_through_then_one_message_per_second() -> None:
     clock = Clock()
-    pacer = ChannelPacer(per_second=1.0, burst=3, clock=clock, sleep=clock.sleep)
+    pacer = ChatPacer(per_second=1.0, burst=3, clock=clock, sleep=clock.sleep)
     for _ in range(5):
         await pacer.wait("D1")
     assert clock.slept == [1.0, 1.0]  # messages 4 and 5 wait a second each
@@ -163,9 +164,9 @@ async def test_pacer_lets_a_short_burst_through_then_one_message_per_second() ->
 
 async def test_concurrent_posts_to_one_channel_get_successive_slots() -> None:
     clock = Clock()
-    pacer = ChannelPacer(per_second=1.0, burst=1, clock=clock)
+    pacer = ChatPacer(per_second=1.0, burst=1, clock=clock)
     assert [pacer.book("D1") for _ in range(3)] == [0.0, 1.0, 2.0]
-    assert ChannelPacer(per_second=None, clock=clock).book("D1") == 0.0
+    assert ChatPacer(per_second=None, clock=clock).book("D1") == 0.0
 
 
 def test_recent_ids_forget_the_oldest() -> None:
