@@ -13,8 +13,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from bot.survey.flow import Ces, Choice, Flow, FreeText, Nps, Question, Rating, YesNo, localize
-from bot.survey.texts import BUILTIN, NO_WORDS, YES_WORDS, primary_language, text_for
+from bot.survey.flow import Flow, Question
+from bot.survey.questions import kind_of
+from bot.survey.texts import primary_language, text_for
 
 AnswerValue = int | str | None
 SKIP_VALUE = "skip"  # the value a Skip button's payload carries
@@ -107,15 +108,16 @@ def advance(flow: Flow, state: SessionState, reply: Reply) -> Step:
         if not question.optional:
             return _invalid(state, "hint_required")
         return _record(flow, state, index, question, None)
+    kind = kind_of(question)
     if reply.kind == "tap":
-        parsed = _from_tap(question, reply.value or "")
+        parsed = kind.from_tap(question, reply.value or "")
         if parsed is None:
             return Step(outcome="forged", state=state)
         return _record(flow, state, index, question, parsed)
     typed = (reply.value or "").strip()
-    parsed = _from_text(flow, question, typed)
+    parsed = kind.from_text(flow, question, typed)
     if parsed is None:
-        return _invalid(state, *_hint(question, typed))
+        return _invalid(state, *kind.hint(question, typed))
     return _record(flow, state, index, question, parsed)
 
 
@@ -136,26 +138,11 @@ def _invalid(state: SessionState, key: str, params: dict[str, int] | None = None
     return Step(outcome="invalid", state=state, hint=key, hint_params=params or {})
 
 
-def _hint(question: Question, typed: str) -> tuple[str, dict[str, int]]:
-    if isinstance(question, YesNo):
-        return "hint_yes_no", {}
-    if isinstance(question, Rating | Nps | Ces):
-        lo, hi = question.bounds()
-        return "hint_scale", {"min": lo, "max": hi}
-    if isinstance(question, Choice):
-        return "hint_choice", {}
-    if typed:
-        return "hint_too_long", {"max_length": question.max_length}
-    return "hint_text", {}
-
-
 def _record(
     flow: Flow, state: SessionState, index: int, question: Question, parsed: int | str | None
 ) -> Step:
     answer = _answer(question, index, parsed)
-    stored: AnswerValue = answer.value if answer.value is not None else answer.option
-    if isinstance(question, FreeText):
-        stored = answer.text
+    stored: AnswerValue = getattr(answer, kind_of(question).field)
     answers = {**state.answers, question.id: stored}
     following = next_visible(flow, answers, index)
     new_state = state.model_copy(
@@ -169,102 +156,22 @@ def _record(
 
 
 def _answer(question: Question, index: int, parsed: int | str | None) -> Answer:
-    base = {"question_id": question.id, "question_index": index, "metric": question.metric}
-    if isinstance(question, Rating | Nps | Ces):
-        lo, hi = question.bounds()
-        base |= {"scale_min": lo, "scale_max": hi}
-    elif isinstance(question, YesNo):
-        base |= {"scale_min": 0, "scale_max": 1}
+    kind = kind_of(question)
+    base: dict[str, object] = {
+        "question_id": question.id, "question_index": index, "metric": question.metric,
+    }  # fmt: skip
+    scale = kind.scale(question)
+    if scale is not None:
+        base |= {"scale_min": scale[0], "scale_max": scale[1]}
     if parsed is None:
-        return Answer(**base, skipped=True)
-    if isinstance(question, Choice):
-        return Answer(**base, option=str(parsed))
-    if isinstance(question, FreeText):
-        return Answer(**base, text=str(parsed))
-    return Answer(**base, value=int(parsed))
-
-
-def _from_tap(question: Question, value: str) -> int | str | None:
-    """Button values: yes_no 1/0, scales the number, choice the option's position."""
-    number = _number(value)
-    if number is None:
-        return None
-    if isinstance(question, YesNo):
-        return number if number in (0, 1) else None
-    if isinstance(question, Rating | Nps | Ces):
-        lo, hi = question.bounds()
-        return number if lo <= number <= hi else None
-    if isinstance(question, Choice):
-        return question.options[number].id if number < len(question.options) else None
-    return None
-
-
-def _from_text(flow: Flow, question: Question, typed: str) -> int | str | None:
-    folded = typed.casefold()
-    if isinstance(question, FreeText):
-        return typed if typed and len(typed) <= question.max_length else None
-    if isinstance(question, YesNo):
-        if folded in YES_WORDS or folded in _labels(flow, question, "yes"):
-            return 1
-        if folded in NO_WORDS or folded in _labels(flow, question, "no"):
-            return 0
-        return None
-    if isinstance(question, Rating | Nps | Ces):
-        lo, hi = question.bounds()
-        number = _number(typed)
-        if number is not None and lo <= number <= hi:
-            return number
-        for key, label in (question.labels or {}).items():
-            if folded in {_fold(v) for v in _variants(label)}:
-                return key
-        return None
-    if isinstance(question, Choice):
-        number = _number(typed)
-        if number is not None and 1 <= number <= len(question.options):
-            return question.options[number - 1].id
-        for option in question.options:
-            if folded == option.id or folded in {_fold(v) for v in _variants(option.text)}:
-                return option.id
-        return None
-    return None
-
-
-def _number(text: str) -> int | None:
-    """ASCII digits only: "9", "+9", "09" -> 9; "¹", "٩", "9.0", "-1" -> None."""
-    digits = text.removeprefix("+")
-    if digits.isascii() and digits.isdigit() and len(digits) <= 3:
-        return int(digits)
-    return None
-
-
-def _labels(flow: Flow, question: YesNo, key: str) -> set[str]:
-    names = {_fold(v) for v in BUILTIN[key].values()}
-    if question.labels and key in question.labels:
-        names |= {_fold(v) for v in _variants(question.labels[key])}
-    return names
-
-
-def _variants(text: str | dict[str, str]) -> list[str]:
-    return [text] if isinstance(text, str) else list(text.values())
-
-
-def _fold(text: str) -> str:
-    return text.strip().casefold()
+        return Answer.model_validate(base | {"skipped": True})
+    value = parsed if kind.field != "value" else int(parsed)
+    return Answer.model_validate(base | {kind.field: value})
 
 
 def label_of(flow: Flow, question: Question, answer: Answer, locale: str) -> str:
     """How a recorded answer reads back to the customer (for the settled message)."""
     if answer.skipped:
         return text_for("skipped", locale, flow)
-    if isinstance(question, YesNo):
-        key: str = "yes" if answer.value == 1 else "no"
-        if question.labels and key in question.labels:
-            return localize(question.labels[key], locale, flow.fallback)
-        return text_for(key, locale, flow)
-    if isinstance(question, Choice):
-        for option in question.options:
-            if option.id == answer.option:
-                return localize(option.text, locale, flow.fallback)
-    if isinstance(question, FreeText):
-        return answer.text or ""
-    return str(answer.value)
+    kind = kind_of(question)
+    return kind.label(flow, question, getattr(answer, kind.field), locale)
