@@ -52,7 +52,7 @@ def parse_ctx(pairs: list[str] | None) -> dict[str, str]:
         args = parse_arguments(pairs or [])
     except BadArguments as exc:
         raise typer.BadParameter(
-            f"expected key=value with a plain key, got {exc.item!r}", param_hint="--ctx"
+            f"expected key=value, got {exc.item!r}", param_hint="--ctx"
         ) from None
     if args.words:
         raise typer.BadParameter(f"expected key=value, got {args.words[0]!r}", param_hint="--ctx")

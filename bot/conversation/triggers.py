@@ -25,18 +25,14 @@ from bot.conversation.runtime import UnknownFlow
 from bot.survey.flow import ID_PATTERN
 from bot.survey.texts import primary_language, text_for
 
-CONTEXT_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
-MAX_CONTEXT_VALUE = 1000
-MAX_CONTEXT_KEYS = 50
 _SMART_QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"', "‘": "'", "’": "'"})
 
 
 class BadArguments(ValueError):
     """Arguments that cannot be read: ``item`` is the offending part, ``why`` says what is
-    wrong with it ("quotes": unbalanced quotes; "context": not a usable key=value; "count": more
-    than MAX_CONTEXT_KEYS values)."""
+    wrong with it ("quotes": unbalanced quotes; "context": a key=value without a key)."""
 
-    def __init__(self, item: str, why: Literal["quotes", "context", "count"]) -> None:
+    def __init__(self, item: str, why: Literal["quotes", "context"]) -> None:
         super().__init__(f"{why}: {item}")
         self.item = item
         self.why = why
@@ -59,9 +55,9 @@ def split_words(text: str) -> list[str]:
 
 
 def parse_arguments(items: Iterable[str]) -> Arguments:
-    """Words and ``key=value`` context. An item with "=" is context: its key is a plain name
-    (letters, digits, underscore; not starting with a digit), its value at most
-    MAX_CONTEXT_VALUE characters and may contain "="; at most MAX_CONTEXT_KEYS of them."""
+    """Words and ``key=value`` context: an item with "=" is context (the value may contain
+    "=" too), and needs a key. How many keys and how long they may be is the dispatcher's
+    decision for every trigger alike (:func:`bot.conversation.admission.context_problem`)."""
     words: list[str] = []
     context: dict[str, str] = {}
     for item in items:
@@ -70,11 +66,9 @@ def parse_arguments(items: Iterable[str]) -> Arguments:
             words.append(item)
             continue
         key = key.strip()
-        if not CONTEXT_KEY.match(key) or len(value) > MAX_CONTEXT_VALUE:
+        if not key:
             raise BadArguments(item, "context")
         context[key] = value
-    if len(context) > MAX_CONTEXT_KEYS:
-        raise BadArguments(f"{len(context)} values", "count")
     return Arguments(tuple(words), context)
 
 

@@ -7,7 +7,6 @@ import pytest
 
 from bot.conversation.dispatch import TriggerResult
 from bot.conversation.triggers import (
-    MAX_CONTEXT_KEYS,
     BadArguments,
     parse_arguments,
     split_words,
@@ -26,20 +25,16 @@ def test_a_value_may_contain_an_equals_sign() -> None:
     assert dict(parse_arguments(["note=a=b"]).context) == {"note": "a=b"}
 
 
-@pytest.mark.parametrize(
-    ("items", "why"),
-    [
-        (["bad-key=1"], "context"),
-        (["=1"], "context"),
-        (["9lives=1"], "context"),
-        (["agent=" + "x" * 1001], "context"),
-        ([f"k{i}=v" for i in range(MAX_CONTEXT_KEYS + 1)], "count"),
-    ],
-)
-def test_unusable_context_is_refused_by_name(items: list[str], why: str) -> None:
+def test_context_without_a_key_is_refused_by_name() -> None:
     with pytest.raises(BadArguments) as caught:
-        parse_arguments(items)
-    assert caught.value.why == why
+        parse_arguments(["csat", " =1"])
+    assert (caught.value.item, caught.value.why) == (" =1", "context")
+
+
+def test_limits_are_left_to_the_dispatcher() -> None:
+    """How many keys and how long: admission.context_problem decides for every trigger."""
+    many = parse_arguments([f"k{i}=v" for i in range(60)] + ["ticket-id=" + "x" * 2000])
+    assert len(many.context) == 61
 
 
 def test_an_unclosed_quote_is_refused() -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.chat import Button, DeliveryError, Inbound, Prompt, Settled
-from bot.conversation.triggers import MAX_CONTEXT_KEYS, BadArguments, parse_arguments, split_words
+from bot.conversation.triggers import BadArguments, parse_arguments, split_words
 from bot.survey.texts import text_for
 
 JSON = dict[str, Any]
@@ -205,8 +205,7 @@ def parse_survey_command(text: str) -> SurveyCommand | None:
         if exc.why == "quotes":
             raise CommandError("I could not read that command (a quote is not closed).") from None
         raise CommandError(
-            f"I could not read `{exc.item}`: context goes as key=value with a plain key, "
-            f"e.g. ticket_id=4711 (at most {MAX_CONTEXT_KEYS} values)."
+            f"I could not read `{exc.item}`: context goes as key=value, e.g. ticket_id=4711."
         ) from None
     flows: list[str] = []
     people: list[tuple[str, str | None]] = []

@@ -17,10 +17,10 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 
 from bot.chat import Address
+from bot.conversation.admission import MAX_CONTEXT_KEYS
 from bot.conversation.dispatch import Dispatcher, TriggerResult
 from bot.conversation.runtime import UnknownFlow
 from bot.conversation.triggers import (
-    MAX_CONTEXT_KEYS,
     BadArguments,
     parse_arguments,
     split_words,
