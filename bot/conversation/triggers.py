@@ -23,7 +23,7 @@ from bot.chat import Address
 from bot.conversation.dispatch import Dispatcher, TriggerResult
 from bot.conversation.runtime import UnknownFlow
 from bot.survey.flow import ID_PATTERN
-from bot.survey.texts import primary_language, text_for
+from bot.survey.texts import outside_text
 
 _SMART_QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"', "‘": "'", "’": "'"})
 
@@ -84,14 +84,13 @@ def staff_reply(result: TriggerResult, flow_id: str, who: str, language: str | N
     """What staff read after asking for a survey, in their ``language`` (a platform's code such
     as "el-GR"; English when unknown): ``who`` is the customer as the platform shows them."""
     params = {"flow": flow_id, "who": who, "reason": result.reason or ""}
-    return text_for(_REPLY_KEYS[result.status], primary_language(language), None, params)
+    return outside_text(_REPLY_KEYS[result.status], language, params)
 
 
 def unknown_flow(flow_id: str, flows: Iterable[str], language: str | None) -> str:
     """There is no flow ``flow_id``; the ones there are, in the reader's ``language``."""
     listed = ", ".join(sorted(flows)) or "—"
-    return text_for("unknown_flow", primary_language(language), None,
-                    {"flow": flow_id, "flows": listed})  # fmt: skip
+    return outside_text("unknown_flow", language, {"flow": flow_id, "flows": listed})
 
 
 # ---- /start <flow id | invite token> ------------------------------------------------------

@@ -97,7 +97,12 @@ BUILTIN: dict[str, dict[str, str]] = {
         "el": "Δεν υπάρχει κάποια έρευνα που να σας περιμένει αυτή τη στιγμή.",
         "lt": "Šiuo metu jūsų nelaukia jokia apklausa.",
     },
-    # what staff read after asking for a survey (any platform); unknown_flow also customers
+}
+
+# What the bot says outside any one flow (so not overridable under a flow's ``strings:``): what
+# staff read after asking for a survey on any platform; "unknown_flow" also answers a customer's
+# deep link to a flow that is not loaded.
+OUTSIDE_FLOWS: dict[str, dict[str, str]] = {
     "staff_sent": {
         "en": "Survey “{flow}” sent to {who}.",
         "el": "Η έρευνα «{flow}» στάλθηκε στον/στην {who}.",
@@ -147,3 +152,11 @@ def text_for(
         builtin = BUILTIN[key]
         template = builtin.get(locale) or builtin.get(fallback) or builtin["en"]
     return render(template, {k: str(v) for k, v in (params or {}).items()})
+
+
+def outside_text(key: str, language: str | None, params: Mapping[str, object]) -> str:
+    """A text of OUTSIDE_FLOWS in ``language`` (a platform's code such as "el-GR"), else
+    English."""
+    table = OUTSIDE_FLOWS[key]
+    template = table.get(primary_language(language)) or table["en"]
+    return render(template, {k: str(v) for k, v in params.items()})
