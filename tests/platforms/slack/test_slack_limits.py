@@ -1,6 +1,6 @@
 """Staff `/survey` in Slack meets the same context limits as the HTTP API: over them, staff are
-told why and nothing is stored (the command parser refuses first; Dispatcher.request holds the
-same limits for every trigger, see tests/conversation/test_admission.py)."""
+told why and nothing is stored (the command parser reads only the syntax; Dispatcher.request
+holds the limits for every trigger, see tests/conversation/test_admission.py)."""
 
 from __future__ import annotations
 
