@@ -11,6 +11,7 @@ from bot.conversation.dispatch import Dispatcher
 from bot.conversation.inbox import Inbox
 from bot.conversation.runtime import Runtime
 from bot.conversation.sender import Sender
+from bot.conversation.webhooks import WebhookEvents
 from bot.settings import Settings
 from bot.survey.loader import FlowRegistry
 from storage import open_storage
@@ -39,7 +40,10 @@ async def services(settings: Settings) -> AsyncIterator[Services]:
         registry = FlowRegistry(settings.flows_dir)
         for error in registry.load_all():
             log.error("%s", error)
-        runtime = Runtime(registry, storage, default_expiry=settings.surveys.expires_after)
+        hooks = WebhookEvents(settings.webhooks) if settings.webhooks.endpoints else None
+        runtime = Runtime(
+            registry, storage, default_expiry=settings.surveys.expires_after, webhooks=hooks
+        )
         runtime.sender = Sender(storage, runtime.adapters, on_sent=runtime.record_delivery)
         dispatcher = Dispatcher(runtime, storage, settings.surveys)
         yield Services(settings, storage, registry, runtime, dispatcher,

@@ -27,6 +27,7 @@ from bot.app import Services, services
 from bot.chat import Address
 from bot.conversation.reload import watch_flows
 from bot.conversation.runtime import UnknownFlow
+from bot.conversation.webhook_delivery import WebhookDelivery
 from bot.platforms.base import PlatformRunner
 from bot.platforms.console import ConsoleAdapter, read_line
 from bot.settings import ConfigError, Settings
@@ -98,6 +99,9 @@ async def _serve(svc: Services, stop: asyncio.Event, runners: list[PlatformRunne
         "dispatcher": asyncio.create_task(svc.dispatcher.run(stop), name="dispatcher"),
         "inbox": asyncio.create_task(svc.inbox.run(stop), name="inbox"),
         "watcher": asyncio.create_task(watch_flows(svc.registry, stop), name="watcher"),
+        "webhooks": asyncio.create_task(
+            WebhookDelivery(svc.storage, settings.webhooks).run(stop), name="webhooks"
+        ),
     }
     if svc.sender is not None:
         tasks["sender"] = asyncio.create_task(svc.sender.run(stop), name="sender")

@@ -22,6 +22,7 @@ from ruamel.yaml.error import YAMLError
 
 from bot.conversation.config import InboxConfig, SurveysConfig
 from bot.conversation.config import MilestoneEvent as MilestoneEvent
+from bot.conversation.webhooks import WebhooksConfig
 
 SECRETS = (
     "telegram_token",
@@ -92,6 +93,7 @@ class Settings(BaseSettings):
     server: ServerConfig = ServerConfig()
     surveys: SurveysConfig = SurveysConfig()
     inbox: InboxConfig = InboxConfig()
+    webhooks: WebhooksConfig = WebhooksConfig()  # secrets: SURVEYBOT_WEBHOOK_SECRET_<NAME>
 
     telegram_token: SecretStr | None = None
     telegram_webhook_secret: SecretStr | None = None

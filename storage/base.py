@@ -274,16 +274,14 @@ class Storage(Protocol):
 
     # --- outbox (issue 11): messages owed to customers -------------------------------------
     async def outbox_put(self, messages: Sequence[OutboxMessage]) -> int:
-        """Queue messages (one transaction); how many. Usually they come with a state change
-        instead, through :meth:`commit` or :meth:`create_session`."""
+        """Queue messages (one transaction); how many. Usually they come with :meth:`commit`."""
 
     async def outbox_claim(
-        self, limit: int, lease: timedelta, now: datetime
+        self, limit: int, lease: timedelta, now: datetime, lanes: Sequence[Lane] | None = None
     ) -> list[OutboxMessage]:
-        """Lease up to ``limit`` due messages, interactive lane before bulk, counting an
-        attempt each. Per chat only the oldest pending message, and none while another to that
-        chat is leased: a chat gets its messages one at a time, in order. SKIP LOCKED on
-        PostgreSQL, as for the inbox."""
+        """Lease up to ``limit`` due messages of ``lanes`` (None: the chat lanes), interactive
+        before bulk, counting an attempt each. Per chat only the oldest pending one, none
+        while another to that chat is leased: one at a time, in order. SKIP LOCKED on PG."""
 
     async def outbox_sent(
         self, outbox_id: int, platform_message_id: str | None, at: datetime
@@ -296,9 +294,14 @@ class Storage(Protocol):
         """Sending failed for good: no more attempts (the chat's later messages go on)."""
 
     async def outbox_recent(
-        self, limit: int = 50, status: OutboxStatus | None = None
+        self, limit: int = 50, status: OutboxStatus | None = None, lane: Lane | None = None
     ) -> list[OutboxMessage]:
-        """The newest messages (with this status), newest first."""
+        """The newest messages (with this status, in this lane), newest first."""
+
+    async def outbox_redeliver(
+        self, outbox_id: int, now: datetime, lane: Lane | None = None
+    ) -> bool:
+        """A dead or sent message (of ``lane``) back in line, due ``now``, fresh attempts."""
 
     async def outbox_prune(self, before: datetime) -> int:
         """Delete messages sent before ``before``; how many."""

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from bot.chat import Address
-from storage.base import InboxEvent, OutboxMessage, OutboxStatus
+from storage.base import InboxEvent, Lane, OutboxMessage, OutboxStatus
 from storage.dialect import Dialect
 from storage.rows import as_time, opt_time, placeholders
 from storage.schema import INBOX, OUTBOX
@@ -42,6 +42,8 @@ _CLAIM = (
     " UPDATE {table} SET lease_until = ?, attempts = {table}.attempts + 1"
     " FROM due WHERE {table}.id = due.id RETURNING {returning}"
 )
+_LANES = ("interactive", "bulk", "webhook")
+_CHAT = ("interactive", "bulk")  # what chat senders claim: not the webhook lane
 INBOX_DONE = "UPDATE inbox SET status = 'done', done_at = ?, lease_until = NULL WHERE id = ?"
 
 
@@ -219,10 +221,15 @@ class QueueMethods:
         return await self._write_all(outbox_inserts(messages, self.dialect)) if messages else 0
 
     async def outbox_claim(
-        self, limit: int, lease: timedelta, now: datetime
+        self, limit: int, lease: timedelta, now: datetime, lanes: Sequence[Lane] | None = None
     ) -> list[OutboxMessage]:
         order = "CASE r.lane WHEN 'interactive' THEN 0 ELSE 1 END, r.id"
-        sql = claim_sql("outbox", "o.chat = r.chat", order, self.dialect.skip_locked)
+        lane_names = ", ".join(
+            f"'{lane}'" for lane in lanes or _CHAT if lane in _LANES
+        )  # no injection
+        sql = claim_sql("outbox", "o.chat = r.chat", order, self.dialect.skip_locked).replace(
+            "WHERE r.status = 'pending'", f"WHERE r.lane IN ({lane_names}) AND r.status = 'pending'"
+        )
         t = self.dialect.time
         rows = await self._returning(
             self.dialect.sql(sql), (t(now), t(now), t(now), limit, t(now + lease))
@@ -257,17 +264,31 @@ class QueueMethods:
         )
 
     async def outbox_recent(
-        self, limit: int = 50, status: OutboxStatus | None = None
+        self, limit: int = 50, status: OutboxStatus | None = None, lane: Lane | None = None
     ) -> list[OutboxMessage]:
-        where = "" if status is None else "WHERE status = ? "
-        params: tuple[Any, ...] = (limit,) if status is None else (status, limit)
+        filters = {"status": status, "lane": lane}
+        given = {k: v for k, v in filters.items() if v is not None}
+        where = "WHERE " + " AND ".join(f"{k} = ?" for k in given) + " " if given else ""
         rows = await self._fetch(
             self.dialect.sql(
                 f"SELECT {OUTBOX.column_list} FROM outbox {where}ORDER BY id DESC LIMIT ?"
             ),
-            params,
+            (*given.values(), limit),
         )
         return [outbox_from_row(r) for r in rows]
+
+    async def outbox_redeliver(
+        self, outbox_id: int, now: datetime, lane: Lane | None = None
+    ) -> bool:
+        changed = await self._run(
+            "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = ?,"
+            " lease_until = NULL, sent_at = NULL WHERE id = ? AND status IN ('dead', 'sent')"
+            " AND lane = coalesce(?, lane)",
+            self.dialect.time(now),
+            outbox_id,
+            lane,
+        )
+        return changed == 1
 
     async def outbox_prune(self, before: datetime) -> int:
         return await self._run(

@@ -13,7 +13,9 @@ from bot.chat import Address
 
 InboxStatus = Literal["pending", "done", "quarantined"]
 OutboxStatus = Literal["pending", "sent", "dead"]
-Lane = Literal["interactive", "bulk"]  # a customer's own action is answered before bulk sends
+# A customer's own action is answered before bulk sends; "webhook" rows (signed HTTP deliveries
+# to the admins' endpoints) have their own worker and are never claimed with chat messages.
+Lane = Literal["interactive", "bulk", "webhook"]
 
 
 class _Frozen(BaseModel):

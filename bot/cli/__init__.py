@@ -1,6 +1,6 @@
 """`surveybot`: the typer app with every command group registered (one module per group)."""
 
-from bot.cli import core, db, inbox, ops, report
+from bot.cli import core, db, inbox, ops, report, webhooks
 from bot.cli.common import app
 
-__all__ = ["app", "core", "db", "inbox", "ops", "report"]
+__all__ = ["app", "core", "db", "inbox", "ops", "report", "webhooks"]

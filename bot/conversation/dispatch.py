@@ -280,6 +280,11 @@ class Dispatcher:
         if not result.ok:  # an answer landed meanwhile: look again shortly
             await storage.retry_job(_id(job), self.clock(), "session changed while expiring")
             return "deferred"
+        # Queued right after the expiry is stored (update_session owes nothing itself): a crash
+        # in between loses this one webhook event.
+        if self.runtime.webhooks is not None:
+            hooks = self.runtime.webhooks.owed(session, self.clock(), status="expired")
+            await storage.outbox_put(hooks)
         return await self._finish(job, "expired")
 
     # delivery ----------------------------------------------------------------------------

@@ -31,6 +31,7 @@ from bot.chat import (
 from bot.conversation.locks import KeyedLock
 from bot.conversation.owed import owed_for, record_prompted
 from bot.conversation.sender import Sender, send_now
+from bot.conversation.webhooks import WebhookEvents, webhook_rows
 from bot.survey.engine import Reply, Step, advance, begin
 from bot.survey.flow import Flow
 from bot.survey.loader import FlowRegistry
@@ -68,6 +69,7 @@ class Runtime:
     # Messages an answer makes owed go into the outbox with it and the sender delivers them;
     # without a sender they are sent at once after the commit (lost if the process dies then).
     sender: Sender | None = None
+    webhooks: WebhookEvents | None = None  # signed outgoing webhooks (owed with each commit)
     _sessions: KeyedLock[str] = field(default_factory=KeyedLock, repr=False)
     _flows: dict[tuple[str, str], Flow] = field(default_factory=dict, repr=False)
     # first questions being sent right now, by addressee: a reply racing the send waits for it
@@ -337,6 +339,7 @@ class Runtime:
         # text is not, so its event id is committed with the answer and checked.
         event_id = inbound.event_id if tap is None else None
         owed = owed_for(flow, session, step, inbound, now)
+        hooks = webhook_rows(self.webhooks, session, step, now)
         committed = await self.storage.commit(
             session.id,
             session.version,
@@ -345,7 +348,7 @@ class Runtime:
             now=now,
             answer=step.answer,
             event_id=event_id,
-            outbox=owed if self.sender is not None else (),
+            outbox=[*(owed if self.sender is not None else ()), *hooks],
         )
         if committed.result == "conflict":
             return "conflict"

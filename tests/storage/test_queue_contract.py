@@ -340,3 +340,27 @@ async def test_two_workers_never_get_the_same_event_or_message(
 
     await asyncio.gather(*(send(h) for h in [storage, second, storage, second]))
     assert sorted(taken) == sorted(f"m{i}" for i in range(60))
+
+
+async def test_webhook_deliveries_have_their_own_lane_and_can_be_redelivered(
+    storage: Storage,
+) -> None:
+    hook = OutboxMessage(
+        address=Address(platform="telegram", user_id="ann", chat_id="webhook:evt_1:helpdesk"),
+        kind="webhook", body='{"text": "evt_1"}', created_at=T0, lane="webhook",
+    )  # fmt: skip
+    await storage.outbox_put([hook, message("hi ann", "ann")])
+    assert texts(await storage.outbox_claim(10, LEASE, T0)) == ["hi ann"]  # chat senders
+    [claimed] = await storage.outbox_claim(10, LEASE, T0, lanes=("webhook",))
+    assert (claimed.kind, claimed.attempts) == ("webhook", 1)
+    await storage.outbox_dead(claimed.id or 0, "HTTP 500")
+    [dead] = await storage.outbox_recent(status="dead", lane="webhook")
+    assert dead.id == claimed.id
+    assert await storage.outbox_recent(lane="bulk") == []
+    later = T0 + timedelta(hours=1)
+    assert not await storage.outbox_redeliver(dead.id or 0, later, lane="bulk")
+    assert await storage.outbox_redeliver(dead.id or 0, later, lane="webhook")
+    assert await storage.outbox_claim(10, LEASE, T0, lanes=("webhook",)) == []  # due later
+    [again] = await storage.outbox_claim(10, LEASE, later, lanes=("webhook",))
+    assert (again.id, again.attempts, again.body) == (dead.id, 1, hook.body)
+    assert not await storage.outbox_redeliver(again.id or 0, later)  # pending: not redelivered
