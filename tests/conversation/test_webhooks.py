@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from aiohttp import web
@@ -19,7 +21,14 @@ from aiohttp.test_utils import TestServer
 from bot.chat import Address, Inbound, Prompt
 from bot.conversation.runtime import Runtime
 from bot.conversation.webhook_delivery import WebhookDelivery
-from bot.conversation.webhooks import HEADER, Endpoint, WebhookEvents, WebhooksConfig, verify
+from bot.conversation.webhooks import (
+    HEADER,
+    Endpoint,
+    WebhookEvents,
+    WebhooksConfig,
+    sign,
+    verify,
+)
 from bot.survey.loader import FlowRegistry
 from storage.sqlite.backend import SQLiteStorage
 from tests.support.clock import FakeClock
@@ -151,3 +160,17 @@ async def test_a_helpdesk_down_for_good_ends_in_the_dead_letters(
 def test_backoff_doubles_up_to_its_cap() -> None:
     hooks = WebhooksConfig(first_retry=timedelta(seconds=10), max_wait=timedelta(minutes=1))
     assert [hooks.backoff(n).total_seconds() for n in range(1, 6)] == [10, 20, 40, 60, 60]
+
+
+def test_the_verification_snippet_in_the_docs_accepts_our_signature_and_nothing_else() -> None:
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "webhooks.md").read_text("utf-8")
+    snippet = docs.split("## Verify the signature", 1)[1].split("```python\n", 1)[1]
+    namespace: dict[str, object] = {}
+    exec(snippet.split("```", 1)[0], namespace)  # the docs' own code, run as written
+    check = namespace["verify"]
+    assert callable(check)
+    body, now = b'{"id":"evt_1","type":"answer.recorded"}', int(time.time())
+    header = sign(b"whsec_docs", now, body)
+    assert check(b"whsec_docs", header, body)
+    assert not check(b"whsec_docs", header, body + b" ")
+    assert not check(b"whsec_docs", sign(b"whsec_docs", now - 3600, body), body)  # replayed
