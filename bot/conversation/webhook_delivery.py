@@ -15,7 +15,7 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import httpx
 
@@ -64,7 +64,7 @@ class WebhookDelivery:
 
     async def deliver_due(self) -> int:
         """Claim the due deliveries and post them side by side; how many were claimed."""
-        lease = self.config.timeout + timedelta(seconds=30)
+        lease = self.config.timeout * 2  # a post takes at most `timeout`; then it is claimable
         rows = await self.storage.outbox_claim(self.batch, lease, self.clock(), lanes=("webhook",))
         if rows:
             await asyncio.gather(*(self._deliver(row) for row in rows))
