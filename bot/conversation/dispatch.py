@@ -34,6 +34,7 @@ from bot.conversation.admission import (
     context_problem,
     is_customer_started,
     replay,
+    same_request,
     thank_again,
     throttle_reason,
     throttle_window,
@@ -136,6 +137,10 @@ class Dispatcher:
         now = self.clock()
         earlier = await storage.session_by_key(idempotency_key) if idempotency_key else None
         if earlier is not None:
+            if await self._stranded(earlier, now) and same_request(
+                earlier, flow_id, address, context
+            ):  # stored, then the process died before its first question went out
+                return await self._send_now(earlier, flow_id, address, now)
             return replay(earlier, idempotency_key, flow_id, address, context)
         if throttle:
             flow = self.runtime.flow(flow_id)
@@ -163,6 +168,17 @@ class Dispatcher:
         if send_at is not None and send_at > now:
             await self._add_job("send", session.id, send_at)
             return TriggerResult(status="scheduled", session_id=session.id)
+        return await self._send_now(session, flow_id, address, now)
+
+    async def _stranded(self, session: SessionRecord, now: datetime) -> bool:
+        """A session due now, never marked sent, with no job to send it."""
+        due = session.send_at is None or session.send_at <= now
+        return (session.status == "scheduled" and due
+                and not await self.storage.pending_jobs(session.id))  # fmt: skip
+
+    async def _send_now(
+        self, session: SessionRecord, flow_id: str, address: Address, now: datetime
+    ) -> TriggerResult:
         slot = self.rates.earliest(session.platform, _chat(session), now)
         if slot - now > self.inline_wait:
             await self._add_job("send", session.id, slot)
