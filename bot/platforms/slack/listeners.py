@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
-from bot.app import Services
-from bot.chat import Address, RawEvent
+from bot.chat import Address, Inbound, RawEvent
+from bot.conversation.dispatch import Dispatcher
 from bot.conversation.runtime import UnknownFlow
 from bot.conversation.triggers import staff_reply, unknown_flow
 from bot.platforms.slack import blocks as render
 from bot.platforms.slack.adapter import SlackAdapter
+from bot.survey.loader import FlowRegistry
 
 log = logging.getLogger(__name__)
 JSON = dict[str, Any]
@@ -28,9 +30,18 @@ JSON = dict[str, Any]
 class Listeners:
     """Turns stored payloads into runtime calls; ``in_flight`` counts those under way."""
 
-    def __init__(self, svc: Services, slack: SlackAdapter, staff: set[str]) -> None:
-        self.svc = svc
+    def __init__(
+        self,
+        slack: SlackAdapter,
+        process_inbound: Callable[[Inbound], Awaitable[object]],
+        dispatcher: Dispatcher,
+        registry: FlowRegistry,
+        staff: Collection[str],
+    ) -> None:
         self.slack = slack
+        self.process_inbound = process_inbound  # Runtime.process: raises for the inbox
+        self.dispatcher = dispatcher
+        self.registry = registry
         self.staff = staff
         self.in_flight = 0
 
@@ -70,7 +81,7 @@ class Listeners:
         if staff_user not in self.staff:
             log.info("refused /survey from non-staff Slack user %s", staff_user)
             return render.not_staff(staff_user)
-        flows = ", ".join(f"`{f}`" for f in self.svc.registry.ids()) or "(none loaded)"
+        flows = ", ".join(f"`{f}`" for f in self.registry.ids()) or "(none loaded)"
         try:
             parsed = render.parse_survey_command(str(command.get("text") or ""))
         except render.CommandError as exc:
@@ -78,17 +89,17 @@ class Listeners:
         if parsed is None:
             return render.USAGE.format(flows=flows)
         language = await self._locale(staff_user)  # the staff member's, from users.info
-        if self.svc.registry.get(parsed.flow_id) is None:
-            return unknown_flow(parsed.flow_id, self.svc.registry.ids(), language)
+        if self.registry.get(parsed.flow_id) is None:
+            return unknown_flow(parsed.flow_id, self.registry.ids(), language)
         address = Address(platform="slack", user_id=parsed.user_id, user_name=parsed.user_name)
         trigger = command.get("trigger_id")
         try:
-            result = await self.svc.dispatcher.request(
+            result = await self.dispatcher.request(
                 parsed.flow_id, address, parsed.context, triggered_by=f"slack:{staff_user}",
                 idempotency_key=f"slack-cmd:{trigger}" if trigger else None,
             )  # fmt: skip
         except UnknownFlow as exc:
-            return unknown_flow(exc.flow_id, self.svc.registry.ids(), language)
+            return unknown_flow(exc.flow_id, self.registry.ids(), language)
         return staff_reply(result, parsed.flow_id, f"<@{parsed.user_id}>", language)
 
     async def _hand_over(self, incoming: render.Incoming) -> None:
@@ -98,9 +109,7 @@ class Listeners:
         try:
             inbound = incoming.inbound
             locale = await self._locale(inbound.user_id)
-            await self.svc.runtime.process(
-                inbound.model_copy(update={"locale": locale, "ref": ref})
-            )
+            await self.process_inbound(inbound.model_copy(update={"locale": locale, "ref": ref}))
         finally:
             self.slack.end(ref)
 

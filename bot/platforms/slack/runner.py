@@ -54,7 +54,10 @@ class SlackRunner:
             )
         self.app_token = app_token.get_secret_value() if app_token else ""
         self.signing_secret = secret.get_secret_value() if secret else ""
-        self.listeners = Listeners(svc, self.slack, set(settings.staff.slack))
+        self.listeners = Listeners(
+            self.slack, svc.runtime.process, svc.dispatcher, svc.registry,
+            frozenset(settings.staff.slack),
+        )  # fmt: skip
         svc.inbox.processors["slack"] = self.listeners.process
         self._socket: SocketEdge | None = None
 
