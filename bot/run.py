@@ -1,7 +1,7 @@
 """`surveybot run`: one process with the HTTP server, the platform connections, the dispatcher's
 job loop and the flow watcher, all in one event loop; clean stop on SIGTERM/SIGINT.
 
-A platform runs when its token is set (DESIGN.md "Interfaces"). With no platform configured,
+A platform runs when its token is set. With no platform configured,
 the terminal becomes the chat (type ``/start FLOW``), and the HTTP server runs beside it.
 
 Shutdown order: stop accepting HTTP requests and let those in flight finish (webhook events

@@ -105,7 +105,7 @@ class Job(_Frozen):
 
 
 class ExportRow(_Frozen):
-    """One answer, with the columns DESIGN.md names for `surveybot export`."""
+    """One answer, with the columns `surveybot export` writes."""
 
     session_id: str
     flow_id: str

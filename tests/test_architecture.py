@@ -21,8 +21,6 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("bot", "storage")
 MAX_LINES = 400
-# Known breaches still being removed; each entry goes when its module is fixed. Keep it empty.
-KNOWN: set[str] = set()
 
 # third-party root package -> the module prefixes allowed to import it
 SDK_HOMES: dict[str, tuple[str, ...]] = {
@@ -135,7 +133,7 @@ def test_the_checker_finds_a_cycle_and_a_clean_graph_has_none() -> None:
 
 def test_no_import_cycles() -> None:
     found = [f"cycle {' <-> '.join(c)}" for c in cycles(first_party_graph())]
-    assert [c for c in found if c not in KNOWN] == []
+    assert found == []
 
 
 def test_platform_sdks_and_the_web_framework_stay_in_their_folders() -> None:
@@ -147,7 +145,7 @@ def test_platform_sdks_and_the_web_framework_stay_in_their_folders() -> None:
         for sdk, homes in SDK_HOMES.items()
         if imported.split(".")[0] == sdk and not within(name, homes)
     ]
-    assert sorted(set(wrong) - KNOWN) == []
+    assert wrong == []
 
 
 @pytest.mark.parametrize("layer", sorted(LAYERS))
@@ -160,7 +158,7 @@ def test_layers_import_only_what_is_below_them(layer: str) -> None:
         for target in targets
         if not within(target, allowed)
     ]
-    assert [w for w in wrong if w not in KNOWN] == []
+    assert wrong == []
 
 
 def test_no_production_module_is_longer_than_400_lines() -> None:
@@ -169,21 +167,4 @@ def test_no_production_module_is_longer_than_400_lines() -> None:
         for path in modules().values()
         if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES
     }
-    assert {k: v for k, v in long.items() if k not in KNOWN} == {}
-
-
-def test_known_breaches_are_still_there() -> None:
-    """An entry of KNOWN that no longer happens must be deleted, so the list only shrinks."""
-    graph = first_party_graph()
-    known = modules()
-    happening = {f"cycle {' <-> '.join(c)}" for c in cycles(graph)}
-    happening |= {f"{n} imports {t}" for n, ts in graph.items() for t in ts}
-    happening |= {
-        f"{n} imports {i.split('.')[0]}" for n, p in known.items() for i in imports_of(n, p, known)
-    }
-    happening |= {
-        str(p.relative_to(ROOT))
-        for p in known.values()
-        if len(p.read_text(encoding="utf-8").splitlines()) > MAX_LINES
-    }
-    assert KNOWN - happening == set()
+    assert long == {}
