@@ -28,6 +28,9 @@ class Address(_Frozen):
     user_id: str = Field(min_length=1, max_length=64)
     chat_id: str | None = Field(default=None, max_length=64)
     user_name: str | None = None  # shown when the survey is posted in a group
+    # where in the chat: a Slack thread (its root's ts) or a Telegram forum topic
+    # (message_thread_id); None = the chat itself (or Telegram's "General" topic)
+    thread_id: str | None = Field(default=None, max_length=64)
 
 
 class Button(_Frozen):
@@ -83,6 +86,10 @@ class Inbound(_Frozen):
     message_id: str | None = None  # the message that carried the tapped button
     user_name: str | None = None
     ref: str | None = None  # opaque adapter handle (callback query id, response_url, ...)
+    thread_id: str | None = None  # the Slack thread / Telegram topic it happened in
+    # typed in a thread where people also talk among themselves (a Slack support thread):
+    # it answers only a question that waits for typed text, and is otherwise left alone
+    ambient: bool = False
 
 
 class RawEvent(_Frozen):

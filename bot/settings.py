@@ -14,7 +14,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 from ruamel.yaml import YAML
@@ -58,9 +58,54 @@ class TelegramConfig(_Section):
     bot_username: str | None = None  # for invite links; asked from getMe when unset
 
 
+class SlackChannelConfig(_Section):
+    """Surveys in the threads of one Slack channel; an unset field takes ``slack.threads``'."""
+
+    flow: str | None = None
+    reaction: str | None = None  # emoji name without colons, e.g. white_check_mark
+    locale: str | None = None  # for people Slack does not tell surveybot the language of
+
+    @field_validator("reaction")
+    @classmethod
+    def _emoji(cls, value: str | None) -> str | None:
+        return _emoji_name(value)
+
+
+class SlackThreadsConfig(_Section):
+    """Surveys in support threads, for every channel the bot is in: staff add ``reaction`` to
+    a customer's message (or use the "Send survey" shortcut) and ``flow`` is asked in its
+    thread. ``reaction: null`` turns reactions off (the shortcut still works)."""
+
+    flow: str = "csat"
+    reaction: str | None = "white_check_mark"
+    locale: str | None = None
+
+    @field_validator("reaction")
+    @classmethod
+    def _emoji(cls, value: str | None) -> str | None:
+        return _emoji_name(value)
+
+
+def _emoji_name(value: str | None) -> str | None:
+    """``:white_check_mark:`` or ``white_check_mark`` -> ``white_check_mark``."""
+    return (value.strip().strip(":") or None) if value is not None else None
+
+
 class SlackConfig(_Section):
     mode: Literal["socket", "http"] = "socket"
     api_base_url: str = "https://slack.com/api/"
+    threads: SlackThreadsConfig = SlackThreadsConfig()
+    channels: dict[str, SlackChannelConfig] = Field(default_factory=dict)  # by channel id
+
+    def for_channel(self, channel_id: str) -> SlackThreadsConfig:
+        """The thread-survey settings of one channel: its own over ``threads``."""
+        own = self.channels.get(channel_id)
+        if own is None:
+            return self.threads
+        update = own.model_dump(exclude_unset=True)
+        if update.get("flow") is None:
+            update.pop("flow", None)
+        return self.threads.model_copy(update=update)
 
 
 class ServerConfig(_Section):

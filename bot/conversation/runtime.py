@@ -28,6 +28,7 @@ from bot.chat import (
     Prompt,
     decode_payload,
 )
+from bot.conversation.addressee import not_for_you, waits_for_text
 from bot.conversation.locks import KeyedLock
 from bot.conversation.owed import owed_for, record_prompted
 from bot.conversation.sender import Sender, send_now
@@ -245,16 +246,13 @@ class Runtime:
             tap = decode_payload(inbound.payload)
             session_id = tap[0] if tap else None
         else:
-            active = await self.storage.active_session(
-                inbound.platform, inbound.user_id, inbound.chat_id
-            )
+            where = (inbound.platform, inbound.user_id, inbound.chat_id, inbound.thread_id)
+            active = await self.storage.active_session(*where)
             racing = self._delivering.get((inbound.platform, inbound.user_id, inbound.chat_id))
             if active is None and racing is not None:  # its first question is being sent
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(racing.wait(), timeout=30)
-                active = await self.storage.active_session(
-                    inbound.platform, inbound.user_id, inbound.chat_id
-                )
+                active = await self.storage.active_session(*where)
             if active is None:
                 # a DM with no survey under way gets a notice — once, not per redelivery
                 if inbound.chat_id is None and (
@@ -303,8 +301,12 @@ class Runtime:
         flow = await self.flow_for(session)
         loc = session.state.locale
         if inbound.user_id != session.user_id:
-            await adapter.acknowledge(inbound, text_for("not_for_you", self._lang(inbound), flow))
+            await adapter.acknowledge(inbound, not_for_you(flow, session, self._lang(inbound)))
             return "wrong_user"
+        if inbound.ambient and not waits_for_text(flow, session):
+            # talk in a support thread while a button question waits: not an answer
+            await adapter.acknowledge(inbound, None)
+            return "ambient"
         now = self.clock()
         # A tap on a scheduled session's question: it was delivered, the crash came before the
         # delivery was recorded. The button names session and question: take the answer.

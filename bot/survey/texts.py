@@ -62,6 +62,11 @@ BUILTIN: dict[str, dict[str, str]] = {
         "el": "Αυτή η έρευνα απευθύνεται σε κάποιον άλλο.",
         "lt": "Ši apklausa skirta kitam žmogui.",
     },
+    "not_for_you_named": {
+        "en": "This survey is for {name}.",
+        "el": "Αυτή η έρευνα απευθύνεται σε: {name}.",
+        "lt": "Ši apklausa skirta: {name}.",
+    },
     "expired": {
         "en": "This survey has expired. Thank you anyway!",
         "el": "Αυτή η έρευνα έχει λήξει. Σας ευχαριστούμε πάντως!",
@@ -127,6 +132,53 @@ OUTSIDE_FLOWS: dict[str, dict[str, str]] = {
         "en": "There is no survey called “{flow}”. Available surveys: {flows}.",
         "el": "Δεν υπάρχει έρευνα με το όνομα «{flow}». Διαθέσιμες έρευνες: {flows}.",
         "lt": "Apklausos „{flow}“ nėra. Galimos apklausos: {flows}.",
+    },
+    # staff notes about surveys in Slack support threads ({who} is a mention)
+    "thread_sent": {
+        "en": "Sent the {flow} survey to {who} in this thread.",
+        "el": "Η έρευνα {flow} στάλθηκε σε: {who} σε αυτό το νήμα.",
+        "lt": "Apklausa {flow} išsiųsta {who} šioje gijoje.",
+    },
+    "thread_queued": {
+        "en": "The {flow} survey for {who} will be posted in this thread shortly. {reason}",
+        "el": "Η έρευνα {flow} για {who} θα δημοσιευτεί σύντομα σε αυτό το νήμα. {reason}",
+        "lt": "Apklausa {flow} naudotojui {who} netrukus bus paskelbta šioje gijoje. {reason}",
+    },
+    "thread_already": {
+        "en": "{who} was already asked {flow} in this thread on {when} UTC; nothing new was sent.",
+        "el": "Η έρευνα {flow} στάλθηκε ήδη σε: {who} σε αυτό το νήμα στις {when} UTC· δεν "
+        "στάλθηκε τίποτα νέο.",
+        "lt": "{who} jau buvo paklausta(s) {flow} šioje gijoje {when} UTC; nieko naujo neišsiųsta.",
+    },
+    "thread_failed": {
+        "en": "Could not post the {flow} survey for {who}: {reason}",
+        "el": "Δεν ήταν δυνατή η δημοσίευση της έρευνας {flow} για {who}: {reason}",
+        "lt": "Nepavyko paskelbti apklausos {flow} naudotojui {who}: {reason}",
+    },
+    "thread_no_customer": {
+        "en": "There is no customer to ask here: this thread was started by a bot or by you.",
+        "el": "Δεν υπάρχει πελάτης να ερωτηθεί: αυτό το νήμα ξεκίνησε από bot ή από εσάς.",
+        "lt": "Čia nėra kliento, kurio galima paklausti: šią giją pradėjo botas arba jūs.",
+    },
+    "thread_unreadable": {
+        "en": "I cannot read this thread ({reason}): invite the bot to the channel.",
+        "el": "Δεν μπορώ να διαβάσω αυτό το νήμα ({reason}): προσκαλέστε το bot στο κανάλι.",
+        "lt": "Negaliu perskaityti šios gijos ({reason}): pakvieskite botą į kanalą.",
+    },
+    "thread_unknown_flow": {
+        "en": "This channel's survey {flow} is not loaded. Available: {flows}.",
+        "el": "Η έρευνα {flow} αυτού του καναλιού δεν έχει φορτωθεί. Διαθέσιμες: {flows}.",
+        "lt": "Šio kanalo apklausa {flow} neįkelta. Galimos: {flows}.",
+    },
+    "thread_staff_only": {
+        "en": "Sorry, only support staff can send surveys. If that should include you, ask an "
+        "admin to add your member ID {id} to staff.slack in config.yaml.",
+        "el": "Λυπούμαστε, μόνο το προσωπικό υποστήριξης μπορεί να στέλνει έρευνες. Αν "
+        "πρέπει να μπορείτε κι εσείς, ζητήστε από έναν διαχειριστή να προσθέσει το αναγνωριστικό "
+        "σας {id} στο staff.slack του config.yaml.",
+        "lt": "Atsiprašome, apklausas gali siųsti tik palaikymo komanda. Jei tai turėtų apimti "
+        "ir jus, paprašykite administratoriaus įrašyti jūsų nario ID {id} į staff.slack "
+        "faile config.yaml.",
     },
 }
 

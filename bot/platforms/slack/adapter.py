@@ -32,6 +32,7 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 from bot.chat import Address, DeliveryError, Inbound, Platform, Prompt, Sent, Settled
 from bot.conversation.ratelimit import ChatPacer
 from bot.platforms.slack import blocks as render
+from bot.platforms.slack.blocks import Profile
 
 log = logging.getLogger(__name__)
 JSON = dict[str, Any]
@@ -62,7 +63,7 @@ class SlackAdapter:
         self.client = client
         self.pacer = pacer or ChatPacer()
         self._dms: dict[str, str] = {}
-        self._locales: dict[str, tuple[float, str | None]] = {}
+        self._profiles: dict[str, tuple[float, Profile]] = {}
         self._interactions: dict[str, _Interaction] = {}
 
     # Adapter protocol ------------------------------------------------------------------
@@ -71,7 +72,7 @@ class SlackAdapter:
         text, blocks = render.prompt_message(prompt, mention_user=mention)
         try:
             channel = address.chat_id or await self.open_dm(address.user_id)
-            response = await self._post(channel, text, blocks)
+            response = await self._post(channel, text, blocks, address.thread_id)
         except SlackApiError as exc:
             self._dms.pop(address.user_id, None)  # open the DM afresh next time
             raise delivery_error(exc) from exc
@@ -106,31 +107,66 @@ class SlackAdapter:
             text, blocks = render.notice_message(notice)
             if inbound.kind == "tap":
                 await self.client.chat_postEphemeral(
-                    channel=channel, user=inbound.user_id, text=text, blocks=blocks
+                    channel=channel,
+                    user=inbound.user_id,
+                    text=text,
+                    blocks=blocks,
+                    thread_ts=inbound.thread_id,
                 )
             else:
-                await self._post(channel, text, blocks)
+                await self._post(channel, text, blocks, inbound.thread_id)
         except (SlackApiError, *NETWORK_ERRORS) as exc:
             log.warning("could not show a notice to %s: %s", inbound.user_id, exc)
 
     async def locale_of(self, address: Address) -> str | None:
-        """users.info's locale ("el-GR"), cached for an hour; None when Slack does not say."""
-        cached = self._locales.get(address.user_id)
+        """users.info's locale ("el-GR"), cached for an hour; None when Slack does not say
+        (an external Slack Connect user is ``user_not_found``)."""
+        return (await self.profile_of(address.user_id)).locale
+
+    async def profile_of(self, user_id: str) -> Profile:
+        """users.info's locale and name, cached for an hour (a failure for a minute)."""
+        cached = self._profiles.get(user_id)
         now = time.monotonic()
         if cached is not None and now - cached[0] < LOCALE_TTL:
             return cached[1]
-        locale: str | None = None
+        profile = Profile()
         try:
-            info = await self.client.users_info(user=address.user_id, include_locale=True)
-            user = info.get("user") or {}
-            locale = user.get("locale") or None
+            info = await self.client.users_info(user=user_id, include_locale=True)
+            profile = render.profile(info.get("user") or {})
         except (SlackApiError, *NETWORK_ERRORS) as exc:
-            log.info("users.info for %s failed: %s", address.user_id, exc)
+            log.info("users.info for %s failed: %s", user_id, exc)
             now -= LOCALE_TTL - 60  # retry in a minute
-        if len(self._locales) > 10_000:
-            self._locales.clear()
-        self._locales[address.user_id] = (now, locale)
-        return locale
+        if len(self._profiles) > 10_000:
+            self._profiles.clear()
+        self._profiles[user_id] = (now, profile)
+        return profile
+
+    async def replies(self, channel: str, ts: str) -> list[JSON]:
+        """The thread ``ts`` belongs to, root first (conversations.replies; a reply's ts may
+        give only that reply, so its thread is asked for then). Raises SlackApiError."""
+        answer = await self.client.conversations_replies(channel=channel, ts=ts, limit=200)
+        messages: list[JSON] = list(answer.get("messages") or [])
+        root = str(messages[0].get("thread_ts") or ts) if messages else ts
+        if messages and root != str(messages[0].get("ts")):
+            answer = await self.client.conversations_replies(channel=channel, ts=root, limit=200)
+            messages = list(answer.get("messages") or [])
+        return messages
+
+    async def tell(
+        self, user_id: str, channel: str, text: str, *, thread_ts: str | None = None,
+        response_url: str | None = None,
+    ) -> None:  # fmt: skip
+        """An ephemeral note to one person (staff): through ``response_url`` when there is one,
+        else chat.postEphemeral in ``channel`` (in the thread). Failures are logged."""
+        try:
+            if response_url and await self._respond(response_url, text):
+                return
+            fallback, blocks = render.notice_message(text)
+            await self.client.chat_postEphemeral(
+                channel=channel, user=user_id, text=fallback, blocks=blocks, thread_ts=thread_ts
+            )
+        except (SlackApiError, *NETWORK_ERRORS) as exc:
+            log.warning("could not tell %s in %s: %s", user_id, channel, exc)
 
     # helpers -----------------------------------------------------------------------------
     async def open_dm(self, user_id: str) -> str:
@@ -143,11 +179,14 @@ class SlackAdapter:
             self._dms[user_id] = channel
         return channel
 
-    async def _post(self, channel: str, text: str, blocks: list[JSON]) -> Any:
+    async def _post(
+        self, channel: str, text: str, blocks: list[JSON], thread_ts: str | None = None
+    ) -> Any:
         await self.pacer.wait(channel)
         return await self.client.chat_postMessage(
-            channel=channel, text=text, blocks=blocks, unfurl_links=False, unfurl_media=False
-        )
+            channel=channel, text=text, blocks=blocks, thread_ts=thread_ts,
+            unfurl_links=False, unfurl_media=False,
+        )  # fmt: skip
 
     async def respond(self, url: str, text: str) -> bool:
         """An ephemeral reply through a response_url; False if Slack refused it."""

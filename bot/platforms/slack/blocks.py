@@ -133,8 +133,28 @@ def settled_message(settled: Settled) -> tuple[str, list[JSON]]:
     return _clip(settled.text, MAX_FALLBACK_TEXT), blocks
 
 
+_ESCAPED_MENTION = re.compile(r"&lt;@([UW][A-Z0-9]+)&gt;")
+
+
 def notice_message(text: str) -> tuple[str, list[JSON]]:
-    return _clip(text, MAX_FALLBACK_TEXT), [_section(escape(text), "surveybot-notice")]
+    """A notice; a user mention in it (``<@U…>``) stays a mention, everything else is text."""
+    body = _ESCAPED_MENTION.sub(r"<@\1>", escape(text))
+    return _clip(text, MAX_FALLBACK_TEXT), [_section(body, "surveybot-notice")]
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What users.info tells about a person: their language and the name to credit them by."""
+
+    locale: str | None = None
+    name: str | None = None
+
+
+def profile(user: JSON) -> Profile:
+    """A users.info ``user`` object as a :class:`Profile` (display name, else real name)."""
+    info = user.get("profile") or {}
+    name = info.get("display_name") or info.get("real_name") or user.get("real_name")
+    return Profile(locale=user.get("locale") or None, name=name or user.get("name") or None)
 
 
 # ------------------------------------------------------------------------------- /survey
@@ -278,12 +298,14 @@ def from_click(body: JSON) -> Incoming:
     container = body.get("container") or {}
     user = body.get("user") or {}
     channel = container.get("channel_id") or (body.get("channel") or {}).get("id")
+    thread = container.get("thread_ts") or (body.get("message") or {}).get("thread_ts")
     value = action.get("value")
     inbound = Inbound(
         platform="slack", kind="tap", user_id=str(user.get("id", "")), chat_id=chat_of(channel),
         payload=value if isinstance(value, str) else None,
         message_id=container.get("message_ts") or (body.get("message") or {}).get("ts"),
         user_name=user.get("username") or user.get("name"),
+        thread_id=str(thread) if thread else None,
     )  # fmt: skip
     return Incoming(inbound, channel, body.get("response_url"))
 

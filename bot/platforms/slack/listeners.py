@@ -16,11 +16,19 @@ from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
 from bot.chat import Address, Inbound, RawEvent
+from bot.conversation.credit import credited
 from bot.conversation.dispatch import Dispatcher
 from bot.conversation.runtime import UnknownFlow
 from bot.conversation.triggers import staff_reply, unknown_flow
 from bot.platforms.slack import blocks as render
 from bot.platforms.slack.adapter import SlackAdapter
+from bot.platforms.slack.support import ThreadSurveys
+from bot.platforms.slack.threads import (
+    SHORTCUT_ID,
+    from_thread_reply,
+    reaction_trigger,
+    shortcut_trigger,
+)
 from bot.survey.loader import FlowRegistry
 
 log = logging.getLogger(__name__)
@@ -37,12 +45,14 @@ class Listeners:
         dispatcher: Dispatcher,
         registry: FlowRegistry,
         staff: Collection[str],
+        threads: ThreadSurveys | None = None,  # surveys in support threads (✅, shortcut)
     ) -> None:
         self.slack = slack
         self.process_inbound = process_inbound  # Runtime.process: raises for the inbox
         self.dispatcher = dispatcher
         self.registry = registry
         self.staff = staff
+        self.threads = threads
         self.in_flight = 0
 
     async def process(self, event: RawEvent) -> None:
@@ -63,8 +73,17 @@ class Listeners:
             await self._hand_over(render.from_skip_command(payload))
         elif payload.get("type") == "block_actions":
             await self._hand_over(render.from_click(payload))
+        elif payload.get("type") == "message_action" and payload.get("callback_id") == SHORTCUT_ID:
+            shortcut = shortcut_trigger(payload)
+            if shortcut is not None and self.threads is not None:
+                await self.threads.trigger(shortcut)
         elif payload.get("type") == "event_callback":
-            incoming = render.from_message(payload)
+            reaction = reaction_trigger(payload)
+            if reaction is not None:
+                if self.threads is not None:
+                    await self.threads.trigger(reaction)
+                return
+            incoming = render.from_message(payload) or from_thread_reply(payload)
             if incoming is not None:
                 await self._hand_over(incoming)
         elif command is not None or payload.get("type") not in ("url_verification", None):
@@ -94,8 +113,10 @@ class Listeners:
         address = Address(platform="slack", user_id=parsed.user_id, user_name=parsed.user_name)
         trigger = command.get("trigger_id")
         try:
+            staff_name = (await self.slack.profile_of(staff_user)).name or staff_user
             result = await self.dispatcher.request(
-                parsed.flow_id, address, parsed.context, triggered_by=f"slack:{staff_user}",
+                parsed.flow_id, address, credited(parsed.context, staff_name),
+                triggered_by=f"slack:{staff_user}",
                 idempotency_key=f"slack-cmd:{trigger}" if trigger else None,
             )  # fmt: skip
         except UnknownFlow as exc:

@@ -97,6 +97,7 @@ class TelegramAdapter:
             message = await self.bot.send_message(
                 chat_id, rendered.html, parse_mode=ParseMode.HTML, reply_markup=markup,
                 link_preview_options=LinkPreviewOptions(is_disabled=True),
+                message_thread_id=_topic(address.thread_id),
             )  # fmt: skip
         except TelegramError as exc:
             raise delivery_error(exc, self.bot.token) from exc
@@ -125,7 +126,7 @@ class TelegramAdapter:
                     )  # fmt: skip
             elif notice:
                 await self.reply(int(inbound.chat_id or inbound.user_id), inbound.message_id,
-                                 notice)  # fmt: skip
+                                 notice, inbound.thread_id)  # fmt: skip
         except TelegramError as exc:
             level = logging.INFO if _benign(exc) else logging.WARNING
             log.log(level, "could not acknowledge %s from %s: %s", inbound.kind,
@@ -134,11 +135,20 @@ class TelegramAdapter:
     async def locale_of(self, address: Address) -> str | None:
         return self._languages.get(address.user_id)
 
-    async def reply(self, chat_id: int, message_id: str | int | None, text: str) -> None:
-        """A plain message answering ``message_id`` (sent even if that message is gone)."""
+    async def reply(
+        self, chat_id: int, message_id: str | int | None, text: str, topic: str | None = None
+    ) -> None:
+        """A plain message answering ``message_id`` (sent even if that message is gone), in
+        the forum topic ``topic`` when there is one."""
         reply_to = (
             ReplyParameters(int(message_id), allow_sending_without_reply=True)
             if message_id is not None
             else None
         )
-        await self.bot.send_message(chat_id, fit(text, 4096), reply_parameters=reply_to)
+        await self.bot.send_message(chat_id, fit(text, 4096), reply_parameters=reply_to,
+                                    message_thread_id=_topic(topic))  # fmt: skip
+
+
+def _topic(thread_id: str | None) -> int | None:
+    """A forum topic id for the Bot API (``message_thread_id``); None outside topics."""
+    return int(thread_id) if thread_id and thread_id.isdigit() else None

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from bot.chat import Address
 from bot.conversation.admission import MAX_CONTEXT_KEYS
+from bot.conversation.credit import credited
 from bot.conversation.dispatch import Dispatcher, TriggerResult
 from bot.conversation.runtime import UnknownFlow
 from bot.conversation.triggers import (
@@ -43,6 +44,7 @@ class Person:
     first_name: str
     language: str | None = None
     is_bot: bool = False
+    full_name: str | None = None  # first and last name: how staff are credited as agent
 
 
 def idempotency_key(update_id: int) -> str:
@@ -90,9 +92,11 @@ class Triggers:
         customer: Person | None,
         text: str,
         update_id: int,
+        topic: str | None = None,
     ) -> str | None:
         """Staff reply ``/survey <flow> [k=v ...]`` to the customer's message in a group: the
-        survey goes to the group, addressed to that customer. None when it went out."""
+        survey goes to the group, addressed to that customer — in a forum supergroup, in the
+        topic (``message_thread_id``) it was asked in. None when it went out."""
         lang = staff.language
         parsed = self._staff_command(staff, text)
         if isinstance(parsed, str):
@@ -102,7 +106,7 @@ class Triggers:
             return say("usage_group", lang, flows=self._flows())
         address = Address(
             platform="telegram", user_id=str(customer.id), chat_id=str(chat_id),
-            user_name=customer.first_name,
+            user_name=customer.first_name, thread_id=topic,
         )  # fmt: skip
         result = await self._request(words[0], address, context, staff, update_id, customer)
         if isinstance(result, str):
@@ -157,7 +161,8 @@ class Triggers:
     ) -> TriggerResult | str:
         try:
             return await self.dispatcher.request(
-                flow_id, address, context, triggered_by=f"telegram:{staff.id}",
+                flow_id, address, credited(context, staff.full_name or staff.first_name),
+                triggered_by=f"telegram:{staff.id}",
                 locale=customer.language if customer else None,
                 idempotency_key=idempotency_key(update_id),
             )  # fmt: skip

@@ -17,7 +17,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
-from telegram import Update, User
+from telegram import Message, Update, User
 from telegram.constants import ChatType
 from telegram.ext import (
     Application,
@@ -42,7 +42,16 @@ Handle = Callable[[Inbound], Awaitable[object]]
 
 def person(user: User) -> Person:
     return Person(id=user.id, first_name=user.first_name, language=user.language_code,
-                  is_bot=user.is_bot)  # fmt: skip
+                  is_bot=user.is_bot, full_name=user.full_name)  # fmt: skip
+
+
+def topic_of(message: object) -> str | None:
+    """The forum topic a message is in (``message_thread_id``), or None: a private chat, a
+    group without topics, the "General" topic, or a reply thread of an ordinary supergroup
+    (which also carries a message_thread_id, but is no topic)."""
+    if isinstance(message, Message) and message.is_topic_message and message.message_thread_id:
+        return str(message.message_thread_id)
+    return None
 
 
 class Updates:
@@ -116,10 +125,11 @@ class Updates:
                 self.telegram.saw(customer)
             answer = await self.triggers.survey_in_group(
                 staff, message.chat_id, person(customer) if customer else None, message.text,
-                update.update_id,
+                update.update_id, topic_of(message),
             )  # fmt: skip
         if answer:
-            await self.telegram.reply(message.chat_id, message.message_id, answer)
+            await self.telegram.reply(message.chat_id, message.message_id, answer,
+                                      topic_of(message))  # fmt: skip
 
     async def _on_help(self, update: Update, context: Context) -> None:
         message, user = update.effective_message, update.effective_user
@@ -142,6 +152,7 @@ class Updates:
             chat_id=None if message.chat.type == ChatType.PRIVATE else str(message.chat_id),
             event_id=f"tg:{update.update_id}", locale=user.language_code, text=message.text,
             message_id=str(message.message_id), user_name=user.first_name,
+            thread_id=topic_of(message),
         )  # fmt: skip
         await self.handle(inbound)
 
@@ -161,5 +172,6 @@ class Updates:
             event_id=f"tg:{update.update_id}", locale=query.from_user.language_code,
             payload=query.data, ref=query.id, user_name=query.from_user.first_name,
             message_id=str(message.message_id) if message is not None else None,
+            thread_id=topic_of(message),
         )  # fmt: skip
         await self.handle(inbound)
