@@ -49,6 +49,7 @@ class SessionRecord(_Frozen):
     user_id: str
     chat_id: str | None = None
     user_name: str | None = None
+    thread_id: str | None = None  # Slack thread (root ts) / Telegram forum topic; None: none
     locale: str
     context: dict[str, str] = Field(default_factory=dict)
     triggered_by: str = "unknown"
@@ -74,6 +75,7 @@ class SessionRecord(_Frozen):
             user_id=self.user_id,
             chat_id=self.chat_id,
             user_name=self.user_name,
+            thread_id=self.thread_id,
         )
 
 
@@ -117,6 +119,7 @@ class ExportRow(_Frozen):
     platform: str
     user_id: str
     chat_id: str | None
+    thread_id: str | None  # where in the chat it was asked: a Slack thread, a Telegram topic
     locale: str
     context: dict[str, str]
     triggered_by: str
@@ -172,9 +175,11 @@ class Storage(Protocol):
     async def session_by_key(self, idempotency_key: str) -> SessionRecord | None: ...
 
     async def active_session(
-        self, platform: str, user_id: str, chat_id: str | None
+        self, platform: str, user_id: str, chat_id: str | None, thread_id: str | None = None
     ) -> SessionRecord | None:
-        """The newest active session addressed to this user in this chat (None = DM)."""
+        """The newest active session addressed to this user in this chat (None = DM) and in
+        this thread or topic (None = none: a message in one thread never answers a survey
+        asked in another)."""
 
     async def last_asked(self, platform: str, user_id: str, flow_id: str) -> datetime | None:
         """When this customer was last sent (or scheduled) this flow: for throttling."""

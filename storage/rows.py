@@ -28,8 +28,8 @@ UPDATABLE = frozenset(
 )  # fmt: skip
 EXPORT_SELECT = (
     "SELECT a.session_id, s.flow_id, s.flow_version, a.question_id, a.metric, a.value, a.option,"
-    " a.text, s.platform, s.user_id, s.chat_id, s.locale, s.context, s.triggered_by,"
-    " a.answered_at FROM answers a JOIN sessions s ON s.id = a.session_id"
+    " a.text, s.platform, s.user_id, s.chat_id, s.thread_id, s.locale, s.context,"
+    " s.triggered_by, a.answered_at FROM answers a JOIN sessions s ON s.id = a.session_id"
 )
 
 
@@ -57,14 +57,14 @@ def session_params(r: SessionRecord, dialect: Dialect) -> tuple[Any, ...]:
         r.locale, json.dumps(r.context), r.triggered_by, r.status, r.state.model_dump_json(),
         r.version, r.idempotency_key, t(r.created_at), t(r.updated_at), t(r.send_at),
         t(r.sent_at), t(r.expires_at), t(r.completed_at), int(r.reminded), r.error,
-        r.prompted, r.prompt_message_id,
+        r.prompted, r.prompt_message_id, r.thread_id,
     )  # fmt: skip
 
 
 def session_from_row(row: Sequence[Any]) -> SessionRecord:
     (sid, flow_id, flow_version, platform, user_id, chat_id, user_name, locale, context,
      triggered_by, status, state, version, key, created, updated, send_at, sent_at, expires,
-     completed, reminded, error, prompted, prompt_message_id) = row  # fmt: skip
+     completed, reminded, error, prompted, prompt_message_id, thread_id) = row  # fmt: skip
     return SessionRecord(
         id=sid, flow_id=flow_id, flow_version=flow_version, platform=platform, user_id=user_id,
         chat_id=chat_id, user_name=user_name, locale=locale, context=json_dict(context),
@@ -73,7 +73,7 @@ def session_from_row(row: Sequence[Any]) -> SessionRecord:
         created_at=as_time(created), updated_at=as_time(updated), send_at=opt_time(send_at),
         sent_at=opt_time(sent_at), expires_at=opt_time(expires),
         completed_at=opt_time(completed), reminded=bool(reminded), error=error,
-        prompted=prompted, prompt_message_id=prompt_message_id,
+        prompted=prompted, prompt_message_id=prompt_message_id, thread_id=thread_id,
     )  # fmt: skip
 
 
@@ -94,12 +94,12 @@ def job_from_row(row: Sequence[Any]) -> Job:
 
 def export_from_row(row: Sequence[Any]) -> ExportRow:
     (sid, flow_id, version, qid, metric, value, option, text, platform, user_id, chat_id,
-     locale, context, triggered_by, answered_at) = row  # fmt: skip
+     thread_id, locale, context, triggered_by, answered_at) = row  # fmt: skip
     return ExportRow(
         session_id=sid, flow_id=flow_id, flow_version=version, question_id=qid, metric=metric,
         value=value if value is not None else option, text=text, platform=platform,
-        user_id=user_id, chat_id=chat_id, locale=locale, context=json_dict(context),
-        triggered_by=triggered_by, answered_at=as_time(answered_at),
+        user_id=user_id, chat_id=chat_id, thread_id=thread_id, locale=locale,
+        context=json_dict(context), triggered_by=triggered_by, answered_at=as_time(answered_at),
     )  # fmt: skip
 
 

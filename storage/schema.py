@@ -81,6 +81,8 @@ SESSIONS = Table(
         _c("completed_at", "time", null=True), _c("reminded", "int", default="0"),
         _c("error", null=True), _c("prompted", "int", null=True),
         _c("prompt_message_id", null=True),
+        # 2: the Slack thread (root ts) or Telegram forum topic the survey is asked in
+        _c("thread_id", null=True, since=2),
     ),
     indexes=(
         Index("sessions_addressee", "platform, user_id, status"),

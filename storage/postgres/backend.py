@@ -161,14 +161,16 @@ class PostgresStorage(QueueMethods):
         return await self._session_where("WHERE id = $1", session_id)
 
     async def active_session(
-        self, platform: str, user_id: str, chat_id: str | None
+        self, platform: str, user_id: str, chat_id: str | None, thread_id: str | None = None
     ) -> SessionRecord | None:
         return await self._session_where(
             "WHERE platform = $1 AND user_id = $2 AND status = 'active'"
-            " AND chat_id IS NOT DISTINCT FROM $3 ORDER BY created_at DESC LIMIT 1",
+            " AND chat_id IS NOT DISTINCT FROM $3 AND thread_id IS NOT DISTINCT FROM $4"
+            " ORDER BY created_at DESC LIMIT 1",
             platform,
             user_id,
             chat_id,
+            thread_id,
         )
 
     async def last_asked(self, platform: str, user_id: str, flow_id: str) -> datetime | None:

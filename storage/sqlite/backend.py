@@ -194,14 +194,16 @@ class SQLiteStorage(QueueMethods):
         return await self._session_where("WHERE id = ?", session_id)
 
     async def active_session(
-        self, platform: str, user_id: str, chat_id: str | None
+        self, platform: str, user_id: str, chat_id: str | None, thread_id: str | None = None
     ) -> SessionRecord | None:
         return await self._session_where(
             "WHERE platform = ? AND user_id = ? AND status = 'active'"
-            " AND COALESCE(chat_id, '') = COALESCE(?, '') ORDER BY created_at DESC LIMIT 1",
+            " AND COALESCE(chat_id, '') = COALESCE(?, '')"
+            " AND COALESCE(thread_id, '') = COALESCE(?, '') ORDER BY created_at DESC LIMIT 1",
             platform,
             user_id,
             chat_id,
+            thread_id,
         )
 
     async def last_asked(self, platform: str, user_id: str, flow_id: str) -> datetime | None:

@@ -6,7 +6,8 @@ answers in the same microsecond) is stored through the Storage protocol on each 
 exported by the real console script as jsonl and as csv. The golden files under
 ``tests/storage/golden/`` were written by the code as it was before the storage layer was
 reorganised (one schema definition, shared row mappers); any change in what an analyst's
-spreadsheet receives makes this fail. Regenerate them only for an intended format change:
+spreadsheet receives makes this fail (the ``thread_id`` column, after ``chat_id``, was added on
+purpose with the Slack thread surveys). Regenerate them only for an intended format change:
 ``SURVEYBOT_WRITE_GOLDEN=1 pytest tests/storage/test_export_golden.py``.
 """
 
@@ -65,7 +66,8 @@ SESSIONS = [
         "slack",
         "U0CUST01",
         "en",
-        chat_id="C0SUPPORT:1714.5",
+        chat_id="C0SUPPORT",
+        thread_id="1714000000.000500",
         context={"agent": "bob", "note": 'said "thanks, bye"\nthen left'},
     ),
     _session(

@@ -23,7 +23,7 @@ from tests.support.storage_backends import SHARED
 T0 = datetime(2024, 3, 4, 10, 0, 0, 123456, tzinfo=UTC)
 EXPORT_COLUMNS = (
     "session_id, flow_id, flow_version, question_id, metric, value, text, platform, user_id, "
-    "chat_id, locale, context, triggered_by, answered_at"
+    "chat_id, thread_id, locale, context, triggered_by, answered_at"
 ).split(", ")
 
 
@@ -145,6 +145,21 @@ async def test_active_session_by_chat_and_newest(storage: Storage) -> None:
     assert await storage.active_session("telegram", "u2", None) is None
     slack = await storage.active_session("slack", "u1", None)
     assert slack is not None and slack.id == "slack"
+
+
+async def test_active_session_by_thread(storage: Storage) -> None:
+    """A reply in one thread (or forum topic) never answers a survey asked in another."""
+    await storage.create_session(session("t1", platform="slack", chat_id="C1", thread_id="1.1"))
+    later = T0 + timedelta(minutes=1)
+    await storage.create_session(
+        session("t2", platform="slack", chat_id="C1", thread_id="2.2", created_at=later)
+    )
+    first = await storage.active_session("slack", "u1", "C1", "1.1")
+    assert first is not None and first.id == "t1" and first.thread_id == "1.1"
+    second = await storage.active_session("slack", "u1", "C1", "2.2")
+    assert second is not None and second.id == "t2"
+    assert await storage.active_session("slack", "u1", "C1", "3.3") is None
+    assert await storage.active_session("slack", "u1", "C1") is None  # not in the channel itself
 
 
 async def test_last_asked(storage: Storage) -> None:
@@ -315,7 +330,8 @@ async def test_export_rows(storage: Storage) -> None:
     assert first == {
         "session_id": "a", "flow_id": "nps", "flow_version": "v1", "question_id": "score",
         "metric": "nps", "value": 9, "text": None, "platform": "telegram", "user_id": "u1",
-        "chat_id": "g1", "locale": "en", "context": {"ticket_id": "42", "agent": "ann"},
+        "chat_id": "g1", "thread_id": None, "locale": "en",
+        "context": {"ticket_id": "42", "agent": "ann"},
         "triggered_by": "test", "answered_at": "2024-03-04T10:00:00.123456Z",
     }  # fmt: skip
     assert (second["value"], second["answered_at"]) == ("billing", "2024-03-04T11:00:00.123456Z")

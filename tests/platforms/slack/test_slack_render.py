@@ -185,7 +185,7 @@ def dm_event(**event: object) -> dict[str, Any]:
 def test_a_persons_dm_message_is_an_answer() -> None:
     incoming = from_message(dm_event())
     assert incoming is not None and incoming.channel == "D01"
-    assert incoming.inbound.model_dump(exclude_none=True) == {
+    assert incoming.inbound.model_dump(exclude_none=True, exclude_defaults=True) == {
         "platform": "slack", "kind": "text", "user_id": "U1", "event_id": "slack:Ev1",
         "text": "A & B <3",
     }  # fmt: skip

@@ -22,7 +22,7 @@ async def test_someone_else_tapping_a_survey_in_the_group_gets_an_alert(tg: Worl
     message = anna.says("the app crashes")
     tg.person(STAFF, chat=GROUP).says("/survey csat", reply_to=message["message"]["message_id"])
     question = await anna.receives()
-    assert shown(await bob.taps(question, "No")) == alert("This survey is for someone else.")
+    assert shown(await bob.taps(question, "No")) == alert("This survey is for Anna.")
     assert labels(anna.message_now(question)) == [["Yes", "No"]]  # untouched
     assert await tg.answers() == []
     await anna.taps(question, "Yes")

@@ -290,7 +290,7 @@ async def test_surveybot_run_completes_every_flow_in_three_languages_across_kill
     ])  # fmt: skip
     contexts = {(x["flow_id"], x["user_id"], x["triggered_by"]): x["context"] for x in rows}
     assert contexts[("nps", e, start)] == {"ticket_id": "77"}
-    assert contexts[("ces", r, staff)] == {"ticket_id": "78"}
+    assert contexts[("ces", r, staff)] == {"ticket_id": "78", "agent": "Maria"}  # who sent it
     assert contexts[("nps", a, staff)] == {"agent": "maria"}
 
 

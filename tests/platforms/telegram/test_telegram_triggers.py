@@ -73,7 +73,7 @@ async def test_staff_reply_with_survey_posts_it_in_the_group_addressed_to_the_cu
     ]  # fmt: skip
     rows = [r async for r in tg.svc.storage.export_rows()]
     assert {(r.chat_id, r.triggered_by) for r in rows} == {(str(GROUP), f"telegram:{STAFF}")}
-    assert rows[0].context == {"ticket_id": "42"}
+    assert rows[0].context == {"ticket_id": "42", "agent": "Maria"}  # the staff who asked
     assert anna_dm.nothing_new()  # nothing went to Anna's private chat
 
 
