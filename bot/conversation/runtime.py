@@ -126,6 +126,7 @@ class Runtime:
             user_id=address.user_id,
             chat_id=address.chat_id,
             user_name=address.user_name,
+            thread_id=address.thread_id,
             locale=step.state.locale,
             context=step.state.context,
             triggered_by=triggered_by,
