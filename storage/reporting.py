@@ -34,7 +34,7 @@ from typing import Any, Literal, NamedTuple
 from pydantic import BaseModel, ConfigDict, Field
 
 Dialect = Literal["sqlite", "postgres"]
-SegmentBy = Literal["platform", "agent", "locale", "week"]
+SegmentBy = Literal["platform", "agent", "locale", "channel", "week"]
 ReportRows = dict[str, list[dict[str, Any]]]
 """What :meth:`storage.base.Storage.report_rows` returns: section -> rows, each row a dict of
 the statement's column names (``section`` included) to plain values."""
@@ -139,6 +139,8 @@ class _Sql:
             return "NULL"
         if by == "week":
             return self.week_key(time_column)
+        if by == "channel":  # the group or channel it was asked in; NULL = direct messages
+            return "s.chat_id"
         return self.agent() if by == "agent" else f"s.{by}"
 
     def filters(self, q: ReportQuery) -> str:

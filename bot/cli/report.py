@@ -56,7 +56,7 @@ def report_cmd(
         str | None, typer.Option(help="up to this ISO date/time (a bare date counts whole)")
     ] = None,
     by: Annotated[
-        str | None, typer.Option("--by", help="segment by platform, agent, locale or week")
+        str | None, typer.Option("--by", help="segment by platform, agent, locale, channel or week")
     ] = None,
     platform: Annotated[str | None, typer.Option(help="only telegram, slack or console")] = None,
     format: Annotated[str, typer.Option("--format", "-f", help="table, json or csv")] = "table",
@@ -77,7 +77,9 @@ def report_cmd(
     if format not in get_args(Format):
         raise typer.BadParameter("expected table, json or csv", param_hint="--format")
     if by is not None and by not in get_args(SegmentBy):
-        raise typer.BadParameter("expected platform, agent, locale or week", param_hint="--by")
+        raise typer.BadParameter(
+            "expected platform, agent, locale, channel or week", param_hint="--by"
+        )
     start, end = parse_since(since), parse_until(until)
     if start and end and start >= end:
         raise typer.BadParameter("--since must be earlier than --until", param_hint="--since")

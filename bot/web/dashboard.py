@@ -4,9 +4,9 @@ copy `surveybot report --html FILE` writes.
 Both routes take the same filters in the query string: ``flow``, ``period`` (``7d``, ``30d``,
 ``90d``, ``365d`` or ``all``; default 30d), or ``since``/``until`` (ISO 8601, UTC unless they
 say otherwise, or a duration ago such as ``30d`` like the CLI; they win over ``period``),
-``platform`` and ``by`` (platform, agent, locale,
-week; default platform); the API also ``themes=true`` (the dashboard always shows the comment
-themes). The page is rendered on the server (Jinja2, charts as inline SVG from
+``platform`` and ``by`` (platform, agent, locale, channel, week; default platform); the API also
+``themes=true`` (the dashboard always shows the comment themes). The page is rendered on the
+server (Jinja2, charts as inline SVG from
 matplotlib): no JavaScript, no CDN, and the static copy opens offline.
 
 Access: with ``SURVEYBOT_API_TOKEN`` set, both routes want it, like the rest of /api/v1: as
@@ -98,7 +98,9 @@ Until = Annotated[
     Query(description="ISO 8601 end, exclusive", json_schema_extra={"format": "date-time"}),
 ]
 PlatformQ = Annotated[str | None, Query(description="telegram, slack or console")]
-By = Annotated[SegmentBy | None, Query(description="segment by platform, agent, locale or week")]
+By = Annotated[
+    SegmentBy | None, Query(description="segment by platform, agent, locale, channel or week")
+]
 
 
 def _authorizer(svc: Services) -> Callable[[str | None], Awaitable[None]]:

@@ -311,7 +311,7 @@ def test_an_empty_database_says_there_is_no_data(tmp_path: Path) -> None:
 
 def test_bad_options_are_refused_with_a_reason(workdir: Path) -> None:
     for args, reason in (
-        (["--by", "colour"], "platform, agent, locale or week"),
+        (["--by", "colour"], "platform, agent, locale, channel or week"),
         (["--format", "xml"], "table, json or csv"),
         (["--since", "2024-03-11", "--until", "2024-03-01"], "earlier than"),
         (["--since", "last tuesday"], "ISO date/time or a duration"),

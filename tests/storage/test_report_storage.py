@@ -12,8 +12,10 @@ from pathlib import Path
 import pytest
 
 from bot.reports.build import build_report
+from bot.survey.engine import Answer, SessionState
 from bot.survey.loader import FlowRegistry
 from storage import open_storage
+from storage.base import SessionRecord
 from storage.reporting import ReportQuery, report_sql
 from storage.sqlite.backend import SQLiteStorage
 from tests.support.report_seed import Visit, seed_into, two_weeks
@@ -107,3 +109,38 @@ async def test_a_five_point_rating_counts_its_top_two_boxes(flows_dir: Path) -> 
     assert [(b.label, b.count) for b in rating.buckets] == [(str(r), c) for r, c in counts.items()]
     assert [(b.label, b.count) for b in channel.buckets] == [("chat", 27), ("email", 54),
                                                              ("phone", 26)]  # fmt: skip
+
+
+async def test_the_report_segments_by_the_channel_a_survey_was_asked_in(
+    backend_url: str, flows_dir: Path
+) -> None:
+    """Two Slack support channels and the DMs: each its own CSAT, with its own n."""
+    storage = open_storage(backend_url)
+    await storage.open()
+    registry = FlowRegistry(flows_dir)
+    registry.load_all()
+    csat = registry.get("csat")
+    assert csat is not None
+    await storage.save_flow_version("csat", csat.version, csat.to_json())
+    asked = [("C0ACME", 1), ("C0ACME", 1), ("C0ACME", 0), ("C0BETA", 0), (None, 1)]
+    try:
+        for i, (channel, yes) in enumerate(asked):
+            state = SessionState(locale="en", current=0)
+            await storage.create_session(SessionRecord(
+                id=f"s{i}", flow_id="csat", flow_version=csat.version, platform="slack",
+                user_id=f"U{i}", chat_id=channel, thread_id=f"17.{i}" if channel else None,
+                locale="en", state=state, status="active", created_at=MONDAY,
+                updated_at=MONDAY, sent_at=MONDAY,
+            ))  # fmt: skip
+            answer = Answer(question_id="satisfied", question_index=0, metric="csat", value=yes,
+                            scale_min=0, scale_max=1)  # fmt: skip
+            done = SessionState(locale="en", current=None)
+            result = await storage.commit(f"s{i}", 0, state=done, status="completed",
+                                          now=MONDAY, answer=answer)  # fmt: skip
+            assert result
+        query = ReportQuery(by="channel", now=MONDAY + timedelta(days=1))
+        report = await build_report(storage, query, now=query.now)
+    finally:
+        await storage.close()
+    by_channel = {s.segment: (s.score.n, round(s.score.value)) for s in report.segments}
+    assert by_channel == {"C0ACME": (3, 67), "C0BETA": (1, 0), "(none)": (1, 100)}

@@ -188,3 +188,14 @@ async def test_a_thread_started_by_staff_has_no_customer_to_ask(ws: Workspace) -
     assert notes(ws, STAFF) == [
         "There is no customer to ask here: this thread was started by a bot or by you."
     ]
+
+
+async def test_a_slash_command_credits_the_staff_member_unless_it_names_an_agent(
+    ws: Workspace,
+) -> None:
+    await ws.command(STAFF, f"csat <@{RUTA}>")
+    await ws.command(STAFF, f"nps <@{RUTA}> agent=Nikos")
+    await ws.tap(RUTA, "Taip", ws.messages(RUTA)[0])
+    await ws.tap(RUTA, "9", ws.question(RUTA))
+    contexts = {r.flow_id: r.context for r in await ws.answers()}
+    assert contexts == {"csat": {"agent": "stella"}, "nps": {"agent": "Nikos"}}
