@@ -166,6 +166,8 @@ PERMANENT: dict[str, str] = {
     "user_not_visible": "the bot cannot see this user",
     "cannot_dm_bot": "that is a bot, not a person",
     "cannot_dm": "the bot cannot message this person",
+    "invalid_user_combination": "the bot cannot open a direct message with this person (a Slack "
+    "Connect user from another organisation?): resolve their thread with ✅ instead",
     "user_disabled": "their account is deactivated",
     "account_inactive": "the account is deactivated",
     "user_is_restricted": "guests cannot be messaged by the bot",

@@ -188,12 +188,14 @@ async def test_surveybot_run_with_slack(tmp_path: Path, mode: Mode) -> None:
         for r in rows
     ]  # fmt: skip
     staff = f"slack:{STAFF}"
+    # the staff member who sent them is credited as agent
+    t101, t102, t103 = ({"ticket_id": t, "agent": "stella"} for t in ("101", "102", "103"))
     assert given == [
-        ("csat", "satisfied", 0, None, AMY, "en", {"ticket_id": "101"}, staff, "slack"),
-        ("csat", "what_went_wrong", None, "Nobody called back", AMY, "en", {"ticket_id": "101"},
+        ("csat", "satisfied", 0, None, AMY, "en", t101, staff, "slack"),
+        ("csat", "what_went_wrong", None, "Nobody called back", AMY, "en", t101,
          staff, "slack"),
-        ("nps", "score", 10, None, NIKOS, "el", {"ticket_id": "102"}, staff, "slack"),
-        ("nps", "promoter_reason", None, "Γρήγορη απάντηση", NIKOS, "el", {"ticket_id": "102"},
+        ("nps", "score", 10, None, NIKOS, "el", t102, staff, "slack"),
+        ("nps", "promoter_reason", None, "Γρήγορη απάντηση", NIKOS, "el", t102,
          staff, "slack"),
-        ("ces", "effort", 6, None, RUTA, "lt", {"ticket_id": "103"}, staff, "slack"),
+        ("ces", "effort", 6, None, RUTA, "lt", t103, staff, "slack"),
     ]  # fmt: skip

@@ -199,3 +199,9 @@ async def test_a_slash_command_credits_the_staff_member_unless_it_names_an_agent
     await ws.tap(RUTA, "9", ws.question(RUTA))
     contexts = {r.flow_id: r.context for r in await ws.answers()}
     assert contexts == {"csat": {"agent": "stella"}, "nps": {"agent": "Nikos"}}
+
+
+async def test_a_dm_survey_to_an_outside_customer_says_to_use_the_thread(ws: Workspace) -> None:
+    ws.fake.external_user("U0EXTVISIBLE", "vera", team_id="T0ACME", visible=True)
+    seen = await ws.command(STAFF, "csat <@U0EXTVISIBLE>")
+    assert any("resolve their thread with ✅ instead" in text for text in seen), seen
