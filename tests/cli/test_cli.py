@@ -34,7 +34,8 @@ def test_piped_nps_survey_is_stored_and_exported(workdir: Path) -> None:
     assert rows[0]["answered_at"].endswith("Z") and rows[0]["triggered_by"] == "try"
     assert set(rows[0]) == {
         "session_id", "flow_id", "flow_version", "question_id", "metric", "value", "text",
-        "platform", "user_id", "chat_id", "locale", "context", "triggered_by", "answered_at",
+        "platform", "user_id", "chat_id", "thread_id", "locale", "context", "triggered_by",
+        "answered_at",
     }  # fmt: skip
 
 
