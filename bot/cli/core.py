@@ -227,7 +227,17 @@ flows_dir: flows
 storage: {url: "sqlite:///data/surveys.db"}      # or postgresql://user@host/db
 staff: {telegram: [], slack: []}                  # who may send surveys (user ids)
 telegram: {mode: polling, api_base_url: "https://api.telegram.org/bot", webhook_url: null}
-slack: {mode: socket, api_base_url: "https://slack.com/api/"}
+slack:
+  mode: socket
+  api_base_url: "https://slack.com/api/"
+  # Support threads: staff add `reaction` to a customer's message (or use the "Send survey"
+  # message shortcut) and `flow` is asked in its thread. `reaction: null` turns reactions off.
+  threads: {flow: csat, reaction: white_check_mark, locale: null}
+  # Per channel (by channel ID), over `threads`; `locale` is for people Slack does not say the
+  # language of (Slack Connect users from other organisations):
+  # channels:
+  #   C0123ACME: {flow: csat, reaction: heavy_check_mark, locale: el}
+  channels: {}
 server: {host: 127.0.0.1, port: 8080}
 surveys: {expires_after: 72h, remind_after: 24h, throttle: 30d}
 """
