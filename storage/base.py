@@ -177,9 +177,7 @@ class Storage(Protocol):
     async def active_session(
         self, platform: str, user_id: str, chat_id: str | None, thread_id: str | None = None
     ) -> SessionRecord | None:
-        """The newest active session addressed to this user in this chat (None = DM) and in
-        this thread or topic (None = none: a message in one thread never answers a survey
-        asked in another)."""
+        """The newest active session for this user in this chat (None = DM) and thread."""
 
     async def last_asked(self, platform: str, user_id: str, flow_id: str) -> datetime | None:
         """When this customer was last sent (or scheduled) this flow: for throttling."""
