@@ -159,7 +159,7 @@ class SlackAdapter:
         """An ephemeral note to one person (staff): through ``response_url`` when there is one,
         else chat.postEphemeral in ``channel`` (in the thread). Failures are logged."""
         try:
-            if response_url and await self._respond(response_url, text):
+            if response_url and await self.respond(response_url, text):
                 return
             fallback, blocks = render.notice_message(text)
             await self.client.chat_postEphemeral(
