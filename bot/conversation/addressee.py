@@ -8,6 +8,7 @@ never as a wrong answer to a button question.
 
 from __future__ import annotations
 
+from bot.chat import Inbound
 from bot.survey.flow import Flow
 from bot.survey.texts import text_for
 from storage.base import SessionRecord
@@ -29,3 +30,16 @@ def not_for_you(flow: Flow, session: SessionRecord, lang: str) -> str:
     if session.user_name:
         return text_for("not_for_you_named", lang, flow, {"name": session.user_name})
     return text_for("not_for_you", lang, flow)
+
+
+def refusal(
+    flow: Flow, session: SessionRecord, inbound: Inbound, lang: str
+) -> tuple[str, str | None] | None:
+    """``(outcome, notice)`` when what the person did is not an answer to this session: a tap
+    or message by someone else (told whose survey it is), or talk in a support thread while a
+    button question waits (nothing said). None when it may be an answer."""
+    if inbound.user_id != session.user_id:
+        return "wrong_user", not_for_you(flow, session, lang)
+    if inbound.ambient and not waits_for_text(flow, session):
+        return "ambient", None
+    return None

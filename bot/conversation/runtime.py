@@ -28,7 +28,7 @@ from bot.chat import (
     Prompt,
     decode_payload,
 )
-from bot.conversation.addressee import not_for_you, waits_for_text
+from bot.conversation.addressee import refusal
 from bot.conversation.locks import KeyedLock
 from bot.conversation.owed import owed_for, record_prompted
 from bot.conversation.sender import Sender, send_now
@@ -301,13 +301,10 @@ class Runtime:
     ) -> str:
         flow = await self.flow_for(session)
         loc = session.state.locale
-        if inbound.user_id != session.user_id:
-            await adapter.acknowledge(inbound, not_for_you(flow, session, self._lang(inbound)))
-            return "wrong_user"
-        if inbound.ambient and not waits_for_text(flow, session):
-            # talk in a support thread while a button question waits: not an answer
-            await adapter.acknowledge(inbound, None)
-            return "ambient"
+        refused = refusal(flow, session, inbound, self._lang(inbound))
+        if refused is not None:  # someone else's survey, or talk in a support thread
+            await adapter.acknowledge(inbound, refused[1])
+            return refused[0]
         now = self.clock()
         # A tap on a scheduled session's question: it was delivered, the crash came before the
         # delivery was recorded. The button names session and question: take the answer.

@@ -29,7 +29,7 @@ from bot.platforms.language import detect_async
 from bot.platforms.slack.adapter import NETWORK_ERRORS, SlackAdapter
 from bot.platforms.slack.threads import Thread, ThreadTrigger, thread_key, thread_of
 from bot.settings import SlackThreadsConfig
-from bot.survey.texts import text_for
+from bot.survey.texts import outside_text
 from storage.base import SessionRecord
 
 log = logging.getLogger(__name__)
@@ -142,9 +142,8 @@ class ThreadSurveys:
     async def _tell(
         self, trigger: ThreadTrigger, key: str, thread: Thread | None = None, **params: object
     ) -> None:
-        locale = (await self.slack.profile_of(trigger.staff_id)).locale or "en"
-        lang = locale.replace("_", "-").split("-")[0].lower()
-        text = text_for(key, lang, None, params)
+        locale = (await self.slack.profile_of(trigger.staff_id)).locale
+        text = outside_text(key, locale, params)
         root = thread.root_ts if thread is not None else trigger.message_ts
         await self.slack.tell(trigger.staff_id, trigger.channel, text, thread_ts=root,
                               response_url=trigger.response_url)  # fmt: skip
