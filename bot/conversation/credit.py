@@ -10,12 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from bot.conversation.admission import MAX_CONTEXT_KEYS
+
 AGENT = "agent"
 
 
 def credited(context: Mapping[str, str] | None, agent: str | None) -> dict[str, str]:
-    """``context`` with ``agent`` filled in when the trigger did not name one."""
+    """``context`` with ``agent`` filled in when the trigger did not name one (and the context
+    has room for it: crediting never pushes a request over the context limit)."""
     result = dict(context or {})
-    if agent and agent.strip() and not result.get(AGENT, "").strip():
+    full = len(result) >= MAX_CONTEXT_KEYS
+    if agent and agent.strip() and not result.get(AGENT, "").strip() and not full:
         result[AGENT] = agent.strip()
     return result
