@@ -23,6 +23,7 @@ from bot.platforms.slack.adapter import SlackAdapter, delivery_error, make_clien
 from bot.platforms.slack.http import events_router
 from bot.platforms.slack.listeners import Listeners
 from bot.platforms.slack.socket import SocketEdge
+from bot.platforms.slack.support import ThreadSurveys
 from bot.settings import ConfigError
 
 log = logging.getLogger(__name__)
@@ -54,9 +55,10 @@ class SlackRunner:
             )
         self.app_token = app_token.get_secret_value() if app_token else ""
         self.signing_secret = secret.get_secret_value() if secret else ""
+        staff = frozenset(settings.staff.slack)
         self.listeners = Listeners(
-            self.slack, svc.runtime.process, svc.dispatcher, svc.registry,
-            frozenset(settings.staff.slack),
+            self.slack, svc.runtime.process, svc.dispatcher, svc.registry, staff,
+            ThreadSurveys(svc, self.slack, set(staff)),
         )  # fmt: skip
         svc.inbox.processors["slack"] = self.listeners.process
         self._socket: SocketEdge | None = None
