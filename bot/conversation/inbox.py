@@ -52,7 +52,7 @@ class Inbox:
     storage: Storage | None = None
     config: InboxConfig = field(default_factory=InboxConfig)
     concurrency: int = 32  # events handled at once by this process
-    lease: timedelta = timedelta(seconds=60)  # a crashed worker's events come back after this
+    lease: timedelta = timedelta(seconds=15)  # a crashed worker's events come back after this
     poll: float = 1.0  # seconds between looks at the table when nothing woke the worker
     clock: Callable[[], datetime] = utcnow
     processors: dict[str, Process] = field(default_factory=dict)

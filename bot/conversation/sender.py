@@ -47,7 +47,7 @@ class Sender:
     storage: Storage
     adapters: dict[str, Adapter]
     concurrency: int = 32
-    lease: timedelta = timedelta(seconds=60)
+    lease: timedelta = timedelta(seconds=15)  # a crashed sender's rows come back after this
     poll: float = 1.0
     clock: Callable[[], datetime] = utcnow
     # told of every delivery (the runtime records the question a session was last shown)
