@@ -87,6 +87,12 @@ def staff_reply(result: TriggerResult, flow_id: str, who: str, language: str | N
     return outside_text(_REPLY_KEYS[result.status], language, params)
 
 
+def not_staff(platform: Literal["telegram", "slack"], user_id: str, language: str | None) -> str:
+    """The refusal for someone not listed under ``staff.<platform>``, naming the ID to add."""
+    shown = {"telegram": "Telegram", "slack": "Slack"}[platform]
+    return outside_text("not_staff", language, {"platform": shown, "id": user_id, "key": platform})
+
+
 def unknown_flow(flow_id: str, flows: Iterable[str], language: str | None) -> str:
     """There is no flow ``flow_id``; the ones there are, in the reader's ``language``."""
     listed = ", ".join(sorted(flows)) or "—"

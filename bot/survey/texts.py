@@ -108,6 +108,16 @@ BUILTIN: dict[str, dict[str, str]] = {
 # staff read after asking for a survey on any platform; "unknown_flow" also answers a customer's
 # deep link to a flow that is not loaded.
 OUTSIDE_FLOWS: dict[str, dict[str, str]] = {
+    "not_staff": {
+        "en": "Sorry, only our support team can send surveys. If that should include you, ask "
+        "an admin to add your {platform} ID {id} to staff.{key} in config.yaml.",
+        "el": "Λυπούμαστε, μόνο η ομάδα υποστήριξης μπορεί να στέλνει έρευνες. Αν πρέπει να "
+        "είστε σε αυτήν, ζητήστε από έναν διαχειριστή να προσθέσει το αναγνωριστικό σας στο "
+        "{platform} ({id}) στο staff.{key} του config.yaml.",
+        "lt": "Atsiprašome, apklausas gali siųsti tik mūsų pagalbos komanda. Jei turėtumėte "
+        "joje būti, paprašykite administratoriaus įrašyti jūsų {platform} ID {id} į "
+        "staff.{key} faile config.yaml.",
+    },
     "staff_sent": {
         "en": "Survey “{flow}” sent to {who}.",
         "el": "Η έρευνα «{flow}» στάλθηκε στον/στην {who}.",

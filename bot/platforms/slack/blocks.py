@@ -191,13 +191,6 @@ PERMANENT: dict[str, str] = {
 }
 
 
-def not_staff(user_id: str) -> str:
-    return (
-        "Sorry, only support staff can send surveys. If that should include you, ask an admin "
-        f"to add your member ID `{user_id}` to `staff.slack` in config.yaml."
-    )
-
-
 _MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|([^>]*))?>$")
 _BARE_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")  # flow ids are lowercase
 

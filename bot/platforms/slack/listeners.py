@@ -19,7 +19,7 @@ from bot.chat import Address, Inbound, RawEvent
 from bot.conversation.credit import credited
 from bot.conversation.dispatch import Dispatcher
 from bot.conversation.runtime import UnknownFlow
-from bot.conversation.triggers import staff_reply, unknown_flow
+from bot.conversation.triggers import not_staff, staff_reply, unknown_flow
 from bot.platforms.slack import blocks as render
 from bot.platforms.slack.adapter import SlackAdapter
 from bot.platforms.slack.support import ThreadSurveys
@@ -99,7 +99,7 @@ class Listeners:
     async def _survey_answer(self, staff_user: str, command: JSON) -> str:
         if staff_user not in self.staff:
             log.info("refused /survey from non-staff Slack user %s", staff_user)
-            return render.not_staff(staff_user)
+            return not_staff("slack", staff_user, await self._locale(staff_user))
         flows = ", ".join(f"`{f}`" for f in self.registry.ids()) or "(none loaded)"
         try:
             parsed = render.parse_survey_command(str(command.get("text") or ""))

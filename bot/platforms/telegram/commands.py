@@ -23,6 +23,7 @@ from bot.conversation.dispatch import Dispatcher, TriggerResult
 from bot.conversation.runtime import UnknownFlow
 from bot.conversation.triggers import (
     BadArguments,
+    not_staff,
     parse_arguments,
     split_words,
     staff_reply,
@@ -121,7 +122,7 @@ class Triggers:
         """``/survey`` words and k=v context from staff, or the refusal / error to reply."""
         if not self.is_staff(staff):
             log.info("refused /survey from non-staff Telegram user %s", staff.id)
-            return say("staff_only", staff.language, id=staff.id)
+            return not_staff("telegram", str(staff.id), staff.language)
         _, _, rest = text.strip().partition(" ")  # "/survey" or "/survey@bot" goes
         try:
             args = parse_arguments(split_words(rest))

@@ -103,13 +103,6 @@ TEXTS: dict[str, dict[str, str]] = {
         "el": "Αυτός ο σύνδεσμος έρευνας δεν είναι έγκυρος ή έχει ήδη χρησιμοποιηθεί.",
         "lt": "Ši apklausos nuoroda negalioja arba jau buvo panaudota.",
     },
-    "staff_only": {
-        "en": "Sorry, only our support team can send surveys. (Your Telegram user id: {id})",
-        "el": "Λυπούμαστε, μόνο η ομάδα υποστήριξης μπορεί να στέλνει έρευνες. "
-        "(Το αναγνωριστικό σας στο Telegram: {id})",
-        "lt": "Atsiprašome, apklausas gali siųsti tik mūsų pagalbos komanda. "
-        "(Jūsų Telegram naudotojo ID: {id})",
-    },
     "usage_group": {
         "en": "Reply to the customer's message with /survey <flow> [key=value ...]. "
         "Surveys: {flows}.",

@@ -133,8 +133,8 @@ async def test_a_greek_speaking_staff_member_is_answered_in_greek(
 async def test_someone_who_is_not_staff_is_refused_and_nothing_is_sent(ws: Workspace) -> None:
     seen = await ws.command(EVE, f"csat <@{AMY}>")
     assert seen == [
-        "Sorry, only support staff can send surveys. If that should include you, ask an "
-        f"admin to add your member ID `{EVE}` to `staff.slack` in config.yaml."
+        "Sorry, only our support team can send surveys. If that should include you, ask an "
+        f"admin to add your Slack ID {EVE} to staff.slack in config.yaml."
     ]
     assert ws.messages(AMY) == [] and sessions_sent(ws) == 0
 

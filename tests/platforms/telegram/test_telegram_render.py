@@ -68,9 +68,9 @@ def test_buttons_keep_their_rows_and_payloads() -> None:
 
 
 def test_bot_texts_follow_the_language_code_with_english_as_fallback() -> None:
-    assert say("staff_only", "el-GR", id=1).startswith("Λυπούμαστε")
-    assert say("staff_only", "lt", id=1).startswith("Atsiprašome")
-    assert say("staff_only", "pt-br", id=1) == say("staff_only", None, id=1)
+    assert say("link_invalid", "el-GR").startswith("Αυτός ο σύνδεσμος")
+    assert say("link_invalid", "lt").startswith("Ši apklausos")
+    assert say("link_invalid", "pt-br") == say("link_invalid", None)
 
 
 def test_telegram_refusals_map_to_delivery_errors() -> None:

@@ -121,7 +121,10 @@ async def test_non_staff_are_refused_politely_and_nothing_is_sent(tg: World) -> 
     bob, bob_in_group = tg.person(BOB), tg.person(BOB, chat=GROUP)
     anna = tg.person(ANNA, chat=GROUP)
     bob.says(f"/survey csat {ANNA}")
-    refusal = "Sorry, only our support team can send surveys. (Your Telegram user id: 5004)"
+    refusal = (
+        "Sorry, only our support team can send surveys. If that should include you, ask an "
+        "admin to add your Telegram ID 5004 to staff.telegram in config.yaml."
+    )
     assert (await bob.receives())["text"] == refusal
     message = anna.says("hello?")
     bob_in_group.says("/survey csat", reply_to=message["message"]["message_id"])
