@@ -26,6 +26,7 @@ from bot.cli.common import (
 )
 from bot.reports.build import Report, build_report
 from bot.reports.format import render_table, to_csv, to_json
+from bot.reports.model import DEFAULT_PERIOD, period_start
 from bot.settings import Settings
 from storage.base import utcnow
 from storage.reporting import ReportQuery, SegmentBy
@@ -49,6 +50,10 @@ def parse_until(text: str | None) -> datetime | None:
 @app.command("report")
 def report_cmd(
     flow: Annotated[str | None, typer.Option(help="only this flow")] = None,
+    period: Annotated[
+        str,
+        typer.Option(help="7d, 30d, 90d, 365d (any duration) or all; --since wins over it"),
+    ] = DEFAULT_PERIOD,
     since: Annotated[
         str | None, typer.Option(help="from this ISO date/time (UTC), or a duration ago: 30d")
     ] = None,
@@ -80,7 +85,13 @@ def report_cmd(
         raise typer.BadParameter(
             "expected platform, agent, locale, channel or week", param_hint="--by"
         )
+    now = utcnow()
     start, end = parse_since(since), parse_until(until)
+    if start is None:
+        try:
+            start = period_start(period, now)
+        except (ValueError, OverflowError) as exc:
+            raise typer.BadParameter(f"{exc}; or use all", param_hint="--period") from None
     if start and end and start >= end:
         raise typer.BadParameter("--since must be earlier than --until", param_hint="--since")
     query = ReportQuery(
@@ -90,7 +101,7 @@ def report_cmd(
         platform=platform,
         by=by,  # checked above
         themes=themes,
-        now=utcnow(),
+        now=now,
     )
     report, known = run_async(_report(settings_from(config), query))
     if flow is not None and flow not in known and not (report.scores or report.response):

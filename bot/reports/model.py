@@ -15,8 +15,19 @@ from pydantic import BaseModel, ConfigDict
 
 from bot.reports.themes import FlowThemes
 from bot.survey.change import Change
+from bot.survey.flow import parse_duration
 from bot.survey.scoring import Metric, Score, wilson
 from storage.reporting import SegmentBy
+
+# The period a report covers when none is named: the same for `surveybot report` and the
+# dashboard, and both say it ("last 30 days" / the dates in the table's heading).
+DEFAULT_PERIOD = "30d"
+
+
+def period_start(period: str, now: datetime) -> datetime | None:
+    """Where a period such as ``30d`` (any duration) starts; ``all`` means no start. Raises
+    ValueError / OverflowError for what is neither."""
+    return None if period == "all" else now - parse_duration(period)
 
 
 class _Frozen(BaseModel):

@@ -13,7 +13,7 @@ from markupsafe import Markup
 from bot.chat import PLATFORMS
 from bot.reports.charts import distribution_svg, trend_svg
 from bot.reports.format import fmt_agree, fmt_ci, fmt_value, period_text
-from bot.reports.model import Rate, Report, ScoreLine
+from bot.reports.model import DEFAULT_PERIOD, Rate, Report, ScoreLine
 from bot.survey.change import Change as ScoreChange
 from storage.reporting import SegmentBy
 
@@ -24,7 +24,6 @@ PERIODS = [
     ("365d", "last 12 months"),
     ("all", "all time"),
 ]
-DEFAULT_PERIOD = "30d"
 Group = Literal["promoters", "passives", "detractors"]
 SEGMENTS: tuple[SegmentBy, ...] = get_args(SegmentBy)
 

@@ -30,7 +30,8 @@ from fastapi.responses import HTMLResponse
 
 from bot.app import Services
 from bot.reports.build import Report, build_report
-from bot.reports.page import DEFAULT_PERIOD, Form, render_html
+from bot.reports.model import DEFAULT_PERIOD, period_start
+from bot.reports.page import Form, render_html
 from bot.survey.flow import parse_duration
 from storage.base import utcnow
 from storage.reporting import ReportQuery, SegmentBy
@@ -49,9 +50,9 @@ def query_from(
     """Filters from a query string; empty form fields mean "all". A filter that makes no sense
     is a 422 in FastAPI's validation shape, naming the parameter."""
     start, end = _moment("since", since, now), _moment("until", until, now)
-    if start is None and period and period != "all":
+    if start is None and period:
         try:
-            start = now - parse_duration(period)
+            start = period_start(period, now)
         except (ValueError, OverflowError) as exc:
             _invalid("period", f"{exc}; or use 'all'", period)
     if start and end and start >= end:

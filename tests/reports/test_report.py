@@ -63,7 +63,8 @@ def surveybot(workdir: Path, *args: str) -> str:
 
 
 def report_json(workdir: Path, *args: str) -> Row:
-    data: Row = json.loads(surveybot(workdir, "report", "--format", "json", *args))
+    every = () if "--since" in args else ("--period", "all")  # the seeded answers are from 2024
+    data: Row = json.loads(surveybot(workdir, "report", "--format", "json", *every, *args))
     return data
 
 
@@ -223,8 +224,8 @@ def test_the_table_shows_every_score_with_its_interval_and_n(workdir: Path) -> N
 
 def test_csv_carries_the_figures_of_the_json(workdir: Path) -> None:
     report = report_json(workdir, "--by", "agent")
-    rows = list(csv.DictReader(io.StringIO(surveybot(workdir, "report", "-f", "csv", "--by",
-                                                     "agent"))))  # fmt: skip
+    table = surveybot(workdir, "report", "--period", "all", "-f", "csv", "--by", "agent")
+    rows = list(csv.DictReader(io.StringIO(table)))
     scores = [r for r in rows if r["section"] == "score"]
     assert len(scores) == len(report["scores"])
     for row, line in zip(scores, report["scores"], strict=True):
@@ -244,13 +245,13 @@ def test_comments_appear_beside_the_score_of_their_session(workdir: Path) -> Non
     assert ("took three emails", "CES 1/7") == comments[0]  # the newest first
     assert ("rude reply", "CSAT no") in comments and ("too slow", "NPS 0/10") in comments
     assert report_json(workdir)["comments"] == []  # only when asked for
-    table = surveybot(workdir, "report", "--comments")
+    table = surveybot(workdir, "report", "--period", "all", "--comments")
     assert "Latest comments" in table and "took three emails" in table
 
 
 def test_the_html_copy_opens_offline(workdir: Path) -> None:
     page = workdir / "dashboard.html"
-    surveybot(workdir, "report", "--html", str(page))
+    surveybot(workdir, "report", "--period", "all", "--html", str(page))
     html = page.read_text(encoding="utf-8")
     assert html.count('data-testid="score-card"') == 3
     assert html.count("<svg") == 6  # 3 weekly trends, 3 distributions
@@ -309,12 +310,26 @@ def test_an_empty_database_says_there_is_no_data(tmp_path: Path) -> None:
     assert report_json(tmp_path)["scores"] == []
 
 
+def test_the_cli_and_the_dashboard_cover_the_same_last_30_days_unless_told(
+    workdir: Path,
+) -> None:
+    """The seeded answers are from 2024: by default both say which period they looked at
+    (the same 30 days) and find nothing in it; --period all finds them."""
+    table = surveybot(workdir, "report")
+    since = (datetime.now(UTC) - timedelta(days=30)).strftime("%Y-%m-%d")
+    assert f"from {since}" in table and "no answers or surveys sent match" in table
+    page = surveybot(workdir, "report", "--period", "all")
+    assert "from the beginning" in page and "no answers" not in page
+    assert json.loads(surveybot(workdir, "report", "-f", "json"))["since"].startswith(since)
+
+
 def test_bad_options_are_refused_with_a_reason(workdir: Path) -> None:
     for args, reason in (
         (["--by", "colour"], "platform, agent, locale, channel or week"),
         (["--format", "xml"], "table, json or csv"),
         (["--since", "2024-03-11", "--until", "2024-03-01"], "earlier than"),
         (["--since", "last tuesday"], "ISO date/time or a duration"),
+        (["--period", "a while"], "or use all"),
     ):
         result = CliRunner().invoke(app, ["report", *args, "--config",
                                           str(workdir / "config.yaml")])  # fmt: skip

@@ -44,6 +44,9 @@ def workdir(tmp_path: Path) -> Path:
     return tmp_path
 
 
+EVERYTHING = ("report", "--period", "all")  # the seeded comments are not all from the last 30 days
+
+
 def surveybot(workdir: Path, *args: str) -> str:
     result = CliRunner().invoke(app, [*args, "--config", str(workdir / "config.yaml")])
     assert result.exit_code == 0, result.output
@@ -53,7 +56,7 @@ def surveybot(workdir: Path, *args: str) -> str:
 def test_the_themes_put_waiting_with_detractors_and_kindness_with_promoters(
     workdir: Path,
 ) -> None:
-    report: dict[str, Any] = json.loads(surveybot(workdir, "report", "--themes", "-f", "json"))
+    report: dict[str, Any] = json.loads(surveybot(workdir, *EVERYTHING, "--themes", "-f", "json"))
     (nps,) = report["themes"]
     assert (nps["flow_id"], nps["negative_comments"], nps["positive_comments"]) == ("nps", 48, 48)
     negative = {t["label"]: t for t in nps["negative"]}
@@ -74,16 +77,16 @@ def test_the_themes_put_waiting_with_detractors_and_kindness_with_promoters(
 
 
 def report_without_themes(workdir: Path) -> list[Any]:
-    themes_: list[Any] = json.loads(surveybot(workdir, "report", "-f", "json"))["themes"]
+    themes_: list[Any] = json.loads(surveybot(workdir, *EVERYTHING, "-f", "json"))["themes"]
     return themes_
 
 
 def test_the_table_and_csv_show_the_themes(workdir: Path) -> None:
-    table = surveybot(workdir, "report", "--themes")
+    table = surveybot(workdir, *EVERYTHING, "--themes")
     assert "Comment themes · Net Promoter Score: detractors (0–6) (48 comments)" in table
     row = next(line for line in table.splitlines() if " laukiau " in line)
     assert row.split()[:5] == ["detractors", "(0–6)", "laukiau", "16", "0"]
-    rows = csv.DictReader(io.StringIO(surveybot(workdir, "report", "--themes", "-f", "csv")))
+    rows = csv.DictReader(io.StringIO(surveybot(workdir, *EVERYTHING, "--themes", "-f", "csv")))
     sides = {r["text"]: (r["segment"], r["count"]) for r in rows if r["section"] == "theme"}
     assert sides["laukiau"] == ("negative", "16") and sides["malonus"] == ("positive", "16")
 
