@@ -38,8 +38,9 @@ class SurveysConfig(_Section):
 
 class InboxConfig(_Section):
     """The ``inbox:`` section: how often a failing platform event is tried before it is
-    quarantined (``surveybot inbox``), the waits between tries, and how long handled events
-    are kept."""
+    quarantined (``surveybot inbox``), the waits between tries, how long handled events
+    are kept, and how long a claimed event is a worker's own (``lease``: after a crash, that
+    customer's later events wait this long for the event the dead worker held)."""
 
     attempts: int = Field(default=5, ge=1)
     backoff: tuple[Duration, ...] = (
@@ -47,3 +48,4 @@ class InboxConfig(_Section):
         timedelta(seconds=120),
     )  # fmt: skip
     retention: Duration = timedelta(days=7)
+    lease: Duration = timedelta(seconds=15)

@@ -52,7 +52,6 @@ class Inbox:
     storage: Storage | None = None
     config: InboxConfig = field(default_factory=InboxConfig)
     concurrency: int = 32  # events handled at once by this process
-    lease: timedelta = timedelta(seconds=15)  # a crashed worker's events come back after this
     poll: float = 1.0  # seconds between looks at the table when nothing woke the worker
     clock: Callable[[], datetime] = utcnow
     processors: dict[str, Process] = field(default_factory=dict)
@@ -110,7 +109,7 @@ class Inbox:
             self._pruned = now
             with contextlib.suppress(Exception):  # storage logs its own failures
                 await self.prune()
-        return await self.storage.inbox_claim(limit, self.lease, now)
+        return await self.storage.inbox_claim(limit, self.config.lease, now)
 
     async def _handle(self, stored: InboxEvent) -> None:
         assert self.storage is not None and stored.id is not None

@@ -80,6 +80,7 @@ class FakeTelegram(TelegramMethods):
 
     async def stopping(self) -> None:
         self._closing = True
+        self.release_answers()
         self.notify()
         tasks = [t for t in (self._worker, *self._in_flight) if t is not None]
         for task in tasks:

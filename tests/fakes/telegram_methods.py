@@ -43,6 +43,8 @@ class TelegramMethods(TelegramState):
         self._allowed: list[str] | None = None
         self._poll_seq, self._closing = 0, False
         self._webhook_error: tuple[int, str] | None = None
+        self._held: set[str] = set()  # methods whose answers wait for release_answers()
+        self._release = asyncio.Event()
         self._methods: dict[str, Callable[[Params], Any]] = {
             "getme": lambda p: self.bot_user | {"can_join_groups": True,
                 "can_read_all_group_messages": False, "supports_inline_queries": False},
@@ -58,6 +60,18 @@ class TelegramMethods(TelegramState):
     def fail_next(self, method: str, n: int = 1, retry_after: int = 1) -> None:
         """The next ``n`` calls of ``method`` get 429 Too Many Requests."""
         self._failures[method.lower()] = [n, retry_after]
+
+    def hold_answers(self, method: str) -> None:
+        """Carry out calls of ``method`` but keep their answers back until
+        :meth:`release_answers`: the bot dies (or gives up) right after Telegram acted, never
+        learning that it did."""
+        self._held.add(method.lower())
+
+    def release_answers(self) -> None:
+        """Answer the held calls (to whoever is still listening) and hold no more."""
+        self._held.clear()
+        self._release.set()
+        self._release = asyncio.Event()
 
     def strict_limits(self, limits: SendLimits | None = None) -> SendLimits:
         """Enforce Telegram's send limits from now on (defaults: 30/s overall, 1/s per chat
@@ -86,6 +100,8 @@ class TelegramMethods(TelegramState):
                                {"retry_after": failure[1]})  # fmt: skip
             result = handler(Params(raw))
             result = await result if asyncio.iscoroutine(result) else result
+            if method.lower() in self._held:
+                await self._release.wait()
             return 200, {"ok": True, "result": result}
         except ApiError as err:
             payload = {"ok": False, "error_code": err.code, "description": err.description}
