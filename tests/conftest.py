@@ -9,6 +9,7 @@ import pytest
 from bot.conversation.runtime import Runtime
 from bot.survey.loader import FlowRegistry
 from storage.sqlite.backend import SQLiteStorage
+from tests.support.clock import FakeClock, TimedAdapter
 from tests.support.recording import RecordingAdapter
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,3 +51,15 @@ def runtime(
     registry: FlowRegistry, sqlite_storage: SQLiteStorage, adapter: RecordingAdapter
 ) -> Runtime:
     return Runtime(registry, sqlite_storage, {"console": adapter})
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """A clock the test moves by hand (dispatcher and API tests)."""
+    return FakeClock()
+
+
+@pytest.fixture
+def telegram(clock: FakeClock) -> TimedAdapter:
+    """A recording Telegram adapter that reads the same hand-moved clock."""
+    return TimedAdapter(platform="telegram", clock=clock)

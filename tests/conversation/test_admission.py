@@ -25,16 +25,6 @@ RASA = Address(platform="telegram", user_id="1003")
 START = "telegram:start"
 
 
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def telegram(clock: FakeClock) -> TimedAdapter:
-    return TimedAdapter(platform="telegram", clock=clock)
-
-
 def dispatcher_for(
     registry: FlowRegistry, storage: SQLiteStorage, telegram: TimedAdapter, clock: FakeClock,
     surveys: SurveysConfig | None = None,

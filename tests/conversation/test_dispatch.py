@@ -28,16 +28,6 @@ SURVEYS = SurveysConfig(
 )  # fmt: skip
 
 
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def telegram(clock: FakeClock) -> TimedAdapter:
-    return TimedAdapter(platform="telegram", clock=clock)
-
-
 Build = Callable[[], Dispatcher]
 
 

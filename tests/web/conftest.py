@@ -20,16 +20,6 @@ from tests.support.clock import FakeClock, TimedAdapter
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def telegram(clock: FakeClock) -> TimedAdapter:
-    return TimedAdapter(platform="telegram", clock=clock)
-
-
-@pytest.fixture
 def svc(
     tmp_path: Path,
     flows_dir: Path,
