@@ -33,8 +33,9 @@ class BadArguments(ValueError):
     wrong with it ("quotes": unbalanced quotes; "context": a key=value without a key)."""
 
     def __init__(self, item: str, why: Literal["quotes", "context"]) -> None:
-        super().__init__(f"{why}: {item}")
-        self.item = item
+        shown = item if len(item) <= 80 else item[:79] + "…"  # replies never echo a 20 KB line
+        super().__init__(f"{why}: {shown}")
+        self.item = shown
         self.why = why
 
 

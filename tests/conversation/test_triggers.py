@@ -43,6 +43,12 @@ def test_an_unclosed_quote_is_refused() -> None:
     assert caught.value.why == "quotes"
 
 
+def test_a_20_kb_unreadable_line_is_not_echoed_back_whole() -> None:
+    with pytest.raises(BadArguments) as caught:
+        split_words('csat note="' + "x" * 20_000)
+    assert len(caught.value.item) == 80 and caught.value.item.endswith("…")
+
+
 @pytest.mark.parametrize(
     ("language", "expected"),
     [
