@@ -15,11 +15,10 @@ from typer.testing import CliRunner
 
 from bot.cli.core import app
 from bot.conversation.webhook_delivery import WebhookDelivery
-from bot.conversation.webhooks import Endpoint, WebhookEvents, WebhooksConfig
+from bot.conversation.webhooks import Endpoint, WebhooksConfig
 from bot.settings import load_settings
-from bot.survey.engine import SessionState
-from storage.base import SessionRecord, utcnow
 from storage.sqlite.backend import SQLiteStorage
+from tests.support.webhook_events import owe_an_expired_survey_event
 
 runner = CliRunner()
 
@@ -50,13 +49,7 @@ async def expire_one_survey_while_the_crm_is_down(config: Path) -> None:
     settings = load_settings(config)
     storage = SQLiteStorage(settings.storage.url)
     await storage.open()
-    now = utcnow()
-    session = SessionRecord(
-        id="s-expired", flow_id="csat", flow_version="v1", platform="telegram", user_id="42",
-        locale="en", state=SessionState(locale="en", current=0), created_at=now,
-        updated_at=now, status="expired",
-    )  # fmt: skip
-    await storage.outbox_put(WebhookEvents(settings.webhooks).owed(session, now, status="expired"))
+    await owe_an_expired_survey_event(storage, settings.webhooks)
     delivery = WebhookDelivery(storage, settings.webhooks.model_copy(
         update={"first_retry": timedelta(minutes=2)}))  # fmt: skip
     assert await delivery.deliver_due() == 1  # refused; the next try would be past retry_for

@@ -13,25 +13,17 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from bot.conversation.webhooks import WebhookEvents
 from bot.settings import load_settings
-from bot.survey.engine import SessionState
-from storage.base import SessionRecord, utcnow
 from storage.sqlite.backend import SQLiteStorage
 from tests.support.console_script import SURVEYBOT
+from tests.support.webhook_events import owe_an_expired_survey_event
 
 
 async def seed_an_expired_survey_event(config: Path) -> None:
     settings = load_settings(config)
     storage = SQLiteStorage(settings.storage.url)
     await storage.open()
-    now = utcnow()
-    session = SessionRecord(
-        id="s-expired", flow_id="csat", flow_version="v1", platform="telegram", user_id="42",
-        locale="en", state=SessionState(locale="en", current=0), created_at=now,
-        updated_at=now, status="expired",
-    )  # fmt: skip
-    await storage.outbox_put(WebhookEvents(settings.webhooks).owed(session, now, status="expired"))
+    await owe_an_expired_survey_event(storage, settings.webhooks)
     await storage.close()
 
 
