@@ -21,10 +21,9 @@ import asyncio
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
-from contextlib import AbstractAsyncContextManager, suppress
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Literal
 
 from bot import metrics
 from bot.chat import Address, DeliveryError
@@ -40,6 +39,7 @@ from bot.conversation.admission import (
     throttle_window,
 )
 from bot.conversation.config import SurveysConfig
+from bot.conversation.jobs import Jobs, _id, _Outcome
 from bot.conversation.locks import KeyedLock
 from bot.conversation.ratelimit import DEFAULT_RATES, RateLimiter
 from bot.conversation.runtime import Runtime
@@ -49,17 +49,8 @@ log = logging.getLogger(__name__)
 __all__ = ["Dispatcher", "TriggerResult"]  # TriggerResult lives in admission
 
 
-@dataclass(frozen=True)
-class _Outcome:
-    """What one delivery attempt came to: sent, retry at ``at``, or failed for good."""
-
-    kind: Literal["sent", "retry", "failed"]
-    error: str | None = None
-    at: datetime | None = None
-
-
 @dataclass
-class Dispatcher:
+class Dispatcher(Jobs):
     """Requests and jobs. It shares ``storage`` with the runtime and asks the runtime only to
     create and deliver sessions, under :meth:`Runtime.exclusive` for the session at hand."""
 
@@ -211,98 +202,6 @@ class Dispatcher:
         metrics.SURVEY_REQUESTS.labels("invite", "invited").inc()
         return token
 
-    # the job loop ------------------------------------------------------------------------
-    async def run(self, stop: asyncio.Event) -> None:
-        """Run due jobs until ``stop`` is set; the jobs under way when it is set finish."""
-        log.info("dispatcher started")
-        while not stop.is_set():
-            try:
-                handled = await self.tick()
-            except Exception:  # storage hiccup: log, wait, try again
-                log.exception("dispatcher tick failed")
-                handled = 0
-            if handled >= self.batch:
-                continue
-            with suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=self.poll_interval)
-        log.info("dispatcher stopped")
-
-    async def tick(self, now: datetime | None = None) -> int:
-        """Claim the jobs due at ``now`` (default: the clock) and run them; how many ran."""
-        jobs = await self.storage.claim_jobs(now or self.clock(), self.batch, self.lease)
-        await asyncio.gather(*(self._run_job(job) for job in jobs))
-        return len(jobs)
-
-    async def _run_job(self, job: Job) -> None:
-        handlers = {"send": self._send_job, "remind": self._remind_job, "expire": self._expire_job}
-        try:
-            outcome = await handlers[job.kind](job)
-        except Exception as exc:
-            log.exception("%s job for session %s failed", job.kind, job.session_id)
-            outcome = await self._retry_or_give_up(job, f"{type(exc).__name__}: {exc}", None)
-        metrics.JOBS.labels(job.kind, outcome).inc()
-
-    async def _send_job(self, job: Job) -> str:
-        session = await self.storage.get_session(job.session_id)
-        if session is None:
-            return await self._finish(job, "gone")
-        if session.status != "scheduled":  # sent before a crash could finish the job
-            if session.status == "active":
-                await self._follow_ups(session)
-            return await self._finish(job, "already_sent")
-        now = self.clock()
-        if session.expires_at is not None and now >= session.expires_at:
-            await self.storage.update_session(
-                session.id, session.version, status="expired", error="never sent"
-            )
-            return await self._finish(job, "expired_unsent")
-        if await self._deferred(job, session, now):
-            return "deferred"
-        outcome = await self._send(session, attempts=job.attempts)
-        if outcome.kind == "retry":
-            return await self._retry_or_give_up(job, outcome.error or "", outcome.at)
-        return await self._finish(job, outcome.kind)
-
-    async def _remind_job(self, job: Job) -> str:
-        session = await self.storage.get_session(job.session_id)
-        if session is None or not self._needs_reminder(session):
-            return await self._finish(job, "skipped")
-        if await self._deferred(job, session, self.clock()):
-            return "deferred"
-        await self._wait_for_slot(session)
-        async with self.runtime.exclusive(session.id):
-            fresh = await self.storage.get_session(session.id)
-            if fresh is None or not self._needs_reminder(fresh):
-                return await self._finish(job, "skipped")
-            try:
-                await self.runtime.deliver(fresh, reminder=True)
-            except DeliveryError as exc:
-                if exc.permanent:
-                    return await self._finish(job, "failed")
-                at = self._retry_at(fresh.platform, job.attempts, exc)
-                return await self._retry_or_give_up(job, str(exc), at)
-        return await self._finish(job, "reminded")
-
-    async def _expire_job(self, job: Job) -> str:
-        storage = self.storage
-        async with self.runtime.exclusive(job.session_id):
-            session = await storage.get_session(job.session_id)
-            if session is None or session.status not in ("active", "scheduled"):
-                return await self._finish(job, "skipped")
-            if session.expires_at is not None and self.clock() < session.expires_at:
-                await storage.retry_job(_id(job), session.expires_at, "expiry moved")
-                return "deferred"
-            result = await storage.update_session(session.id, session.version, status="expired")
-        if not result.ok:  # an answer landed meanwhile: look again shortly
-            await storage.retry_job(_id(job), self.clock(), "session changed while expiring")
-            return "deferred"
-        # Queued right after the expiry is stored (update_session owes nothing itself): a crash
-        # in between loses this one webhook event.
-        if self.runtime.webhooks is not None:
-            hooks = self.runtime.webhooks.owed(session, self.clock(), status="expired")
-            await storage.outbox_put(hooks)
-        return await self._finish(job, "expired")
-
     # delivery ----------------------------------------------------------------------------
     async def _send(self, session: SessionRecord, *, attempts: int) -> _Outcome:
         """Wait for a send slot, deliver the first question, schedule reminder and expiry."""
@@ -365,25 +264,6 @@ class Dispatcher:
             return until
         return now + timedelta(seconds=min(600, 5 * 2 ** max(0, attempts - 1)))
 
-    async def _retry_or_give_up(self, job: Job, error: str, at: datetime | None) -> str:
-        if job.attempts >= self.max_attempts:
-            log.error("%s job for session %s given up after %d attempts: %s", job.kind,
-                      job.session_id, job.attempts, error)  # fmt: skip
-            return await self._finish(job, "given_up")
-        at = at or self.clock() + timedelta(seconds=min(600, 5 * 2 ** max(0, job.attempts - 1)))
-        await self.storage.retry_job(_id(job), at, error)
-        return "retry"
-
-    async def _finish(self, job: Job, outcome: str) -> str:
-        await self.storage.finish_job(_id(job))
-        return outcome
-
-    async def _add_job(
-        self, kind: Literal["send", "remind", "expire"], sid: str, at: datetime, attempts: int = 0
-    ) -> None:
-        job = Job(kind=kind, session_id=sid, run_at=at, attempts=attempts)
-        await self.storage.add_job(job)
-
     def _addressee_lock(self, address: Address, flow_id: str) -> AbstractAsyncContextManager[None]:
         """Serialize the throttle check and the insert per customer and flow (one process)."""
         return self._addressees.hold((address.platform, address.user_id, flow_id))
@@ -391,8 +271,3 @@ class Dispatcher:
 
 def _chat(session: SessionRecord) -> str:
     return session.chat_id or session.user_id
-
-
-def _id(job: Job) -> int:
-    assert job.id is not None, "a claimed job has an id"
-    return job.id

@@ -48,13 +48,11 @@ from storage.postgres.sql import (
     affected,
     plain,
 )
-from storage.queues import INBOX_DONE, QueueMethods, outbox_inserts
+from storage.queues import INBOX_DONE, outbox_inserts
 from storage.reporting import ReportQuery, ReportRows, report_sql
 from storage.rows import (
     EXPORT_SELECT,
-    JOB_COLUMNS,
     SESSION_COLUMNS,
-    UPDATABLE,
     answer_params,
     export_from_row,
     export_order,
@@ -63,11 +61,12 @@ from storage.rows import (
     session_from_row,
     session_params,
 )
+from storage.sessions import SessionMethods
 
 SQL = dialect.POSTGRES
 
 
-class PostgresStorage(QueueMethods):
+class PostgresStorage(SessionMethods):
     dialect = SQL
 
     def __init__(self, url: str, *, pool_size: int = POOL_SIZE) -> None:
@@ -150,16 +149,6 @@ class PostgresStorage(QueueMethods):
                 await conn.execute(SQL.sql(INBOX_DONE), record.created_at, inbox_id)
         return record if existing is None else existing
 
-    async def _session_where(self, where: str, *params: Any) -> SessionRecord | None:
-        row = await self.pool.fetchrow(f"SELECT {SESSION_COLUMNS} FROM sessions {where}", *params)
-        return None if row is None else session_from_row(row)
-
-    async def session_by_key(self, idempotency_key: str) -> SessionRecord | None:
-        return await self._session_where("WHERE idempotency_key = $1", idempotency_key)
-
-    async def get_session(self, session_id: str) -> SessionRecord | None:
-        return await self._session_where("WHERE id = $1", session_id)
-
     async def active_session(
         self, platform: str, user_id: str, chat_id: str | None, thread_id: str | None = None
     ) -> SessionRecord | None:
@@ -172,16 +161,6 @@ class PostgresStorage(QueueMethods):
             chat_id,
             thread_id,
         )
-
-    async def last_asked(self, platform: str, user_id: str, flow_id: str) -> datetime | None:
-        value = await self.pool.fetchval(
-            "SELECT MAX(COALESCE(send_at, created_at)) FROM sessions WHERE platform = $1"
-            " AND user_id = $2 AND flow_id = $3 AND status != 'failed'",
-            platform,
-            user_id,
-            flow_id,
-        )
-        return value if isinstance(value, datetime) else None
 
     async def commit(
         self,
@@ -235,35 +214,6 @@ class PostgresStorage(QueueMethods):
             return CommitOutcome(result="conflict")
         return CommitOutcome(result="ok", version=version)
 
-    async def update_session(
-        self, session_id: str, expected_version: int, **changes: Any
-    ) -> CommitOutcome:
-        unknown = set(changes) - UPDATABLE
-        if unknown:
-            raise ValueError(f"cannot update session fields {sorted(unknown)}")
-        values = [int(v) if isinstance(v, bool) else v for v in changes.values()]
-        assignments = "".join(f"{name} = ${i}, " for i, name in enumerate(changes, start=1))
-        n = len(values)
-        version = next_version(expected_version)
-        status = await self.db.execute(
-            f"UPDATE sessions SET {assignments}version = ${n + 1}"
-            f" WHERE id = ${n + 2} AND version = ${n + 3}",
-            *values,
-            version,
-            session_id,
-            expected_version,
-        )
-        return CommitOutcome.of(affected(status) == 1, version)
-
-    async def claim_event(self, event_id: str, now: datetime) -> bool:
-        status = await self.db.execute(
-            "INSERT INTO processed_events (event_id, processed_at) VALUES ($1, $2)"
-            " ON CONFLICT DO NOTHING",
-            event_id,
-            now,
-        )
-        return affected(status) == 1
-
     # invites
     async def create_invite(
         self, token: str, flow_id: str, context: dict[str, str], now: datetime
@@ -302,25 +252,6 @@ class PostgresStorage(QueueMethods):
     async def claim_jobs(self, now: datetime, limit: int, lease: timedelta) -> list[Job]:
         rows = await self.db.fetch_writing(CLAIM_JOBS, now + lease, now, limit)
         return sorted((job_from_row(r) for r in rows), key=lambda j: j.run_at)
-
-    async def finish_job(self, job_id: int) -> None:
-        await self.db.execute("UPDATE jobs SET status = 'done' WHERE id = $1", job_id)
-
-    async def retry_job(self, job_id: int, run_at: datetime, error: str) -> None:
-        await self.db.execute(
-            "UPDATE jobs SET status = 'pending', run_at = $1, last_error = $2 WHERE id = $3",
-            run_at,
-            error,
-            job_id,
-        )
-
-    async def pending_jobs(self, session_id: str) -> list[Job]:
-        rows = await self.pool.fetch(
-            f"SELECT {JOB_COLUMNS} FROM jobs WHERE session_id = $1 AND status != 'done'"
-            " ORDER BY run_at",
-            session_id,
-        )
-        return [job_from_row(r) for r in rows]
 
     # data
     async def export_rows(

@@ -31,7 +31,6 @@ from storage.base import (
 from storage.queues import (
     INBOX_DONE,
     INBOX_NEW,
-    QueueMethods,
     inbox_params,
     outbox_inserts,
     outbox_params,
@@ -41,19 +40,17 @@ from storage.rows import (
     EXPORT_SELECT,
     JOB_COLUMNS,
     SESSION_COLUMNS,
-    UPDATABLE,
     answer_params,
     export_from_row,
     export_order,
     job_from_row,
     json_dict,
     next_version,
-    opt_time,
     placeholders,
-    session_from_row,
     session_params,
 )
 from storage.schema import SESSIONS
+from storage.sessions import SessionMethods
 from storage.sqlite import copy as sqlite_copy
 from storage.sqlite import reports as sqlite_reports
 from storage.sqlite.batch import AnswerCommit, SetStatement
@@ -81,7 +78,7 @@ OUTBOX_SENT = SetStatement(
 SQL = dialect.SQLITE
 
 
-class SQLiteStorage(QueueMethods):
+class SQLiteStorage(SessionMethods):
     dialect = SQL
 
     def __init__(self, url: str) -> None:
@@ -183,16 +180,6 @@ class SQLiteStorage(QueueMethods):
             raise sqlite3.IntegrityError(f"session id {record.id!r} already exists")
         return existing
 
-    async def _session_where(self, where: str, *params: Any) -> SessionRecord | None:
-        row = await self.conn.one(f"SELECT {SESSION_COLUMNS} FROM sessions {where}", params)
-        return session_from_row(row) if row else None
-
-    async def session_by_key(self, idempotency_key: str) -> SessionRecord | None:
-        return await self._session_where("WHERE idempotency_key = ?", idempotency_key)
-
-    async def get_session(self, session_id: str) -> SessionRecord | None:
-        return await self._session_where("WHERE id = ?", session_id)
-
     async def active_session(
         self, platform: str, user_id: str, chat_id: str | None, thread_id: str | None = None
     ) -> SessionRecord | None:
@@ -205,14 +192,6 @@ class SQLiteStorage(QueueMethods):
             chat_id,
             thread_id,
         )
-
-    async def last_asked(self, platform: str, user_id: str, flow_id: str) -> datetime | None:
-        row = await self.conn.one(
-            "SELECT MAX(COALESCE(send_at, created_at)) FROM sessions WHERE platform = ?"
-            " AND user_id = ? AND flow_id = ? AND status != 'failed'",
-            (platform, user_id, flow_id),
-        )
-        return opt_time(row[0]) if row else None
 
     async def commit(
         self,
@@ -243,31 +222,6 @@ class SQLiteStorage(QueueMethods):
             )
         )
         return CommitOutcome(result=result, version=version if result == "ok" else None)
-
-    async def update_session(
-        self, session_id: str, expected_version: int, **changes: Any
-    ) -> CommitOutcome:
-        unknown = set(changes) - UPDATABLE
-        if unknown:
-            raise ValueError(f"cannot update session fields {sorted(unknown)}")
-        values = [
-            iso(v) if isinstance(v, datetime) else int(v) if isinstance(v, bool) else v
-            for v in changes.values()
-        ]
-        assignments = "".join(f"{name} = ?, " for name in changes)
-        version = next_version(expected_version)
-        updated = await self.conn.writer.execute(
-            f"UPDATE sessions SET {assignments}version = ? WHERE id = ? AND version = ?",
-            (*values, version, session_id, expected_version),
-        )
-        return CommitOutcome.of(updated == 1, version)
-
-    async def claim_event(self, event_id: str, now: datetime) -> bool:
-        inserted = await self.conn.writer.execute(
-            "INSERT OR IGNORE INTO processed_events (event_id, processed_at) VALUES (?, ?)",
-            (event_id, iso(now)),
-        )
-        return inserted == 1
 
     # invites
     async def create_invite(
@@ -318,25 +272,6 @@ class SQLiteStorage(QueueMethods):
             )
             rows = await cur.fetchall()
         return sorted(map(job_from_row, rows), key=lambda j: j.run_at)
-
-    async def finish_job(self, job_id: int) -> None:
-        async with self.conn.transaction() as db:
-            await db.execute("UPDATE jobs SET status = 'done' WHERE id = ?", (job_id,))
-
-    async def retry_job(self, job_id: int, run_at: datetime, error: str) -> None:
-        async with self.conn.transaction() as db:
-            await db.execute(
-                "UPDATE jobs SET status = 'pending', run_at = ?, last_error = ? WHERE id = ?",
-                (iso(run_at), error, job_id),
-            )
-
-    async def pending_jobs(self, session_id: str) -> list[Job]:
-        rows = await self.conn.all(
-            f"SELECT {JOB_COLUMNS} FROM jobs WHERE session_id = ? AND status != 'done'"
-            " ORDER BY run_at",
-            (session_id,),
-        )
-        return [job_from_row(r) for r in rows]
 
     # data
     async def export_rows(

@@ -1,0 +1,178 @@
+"""The dispatcher's durable job loop: ``send`` (a survey scheduled for later), ``remind`` (one
+reminder after ``surveys.remind_after``) and ``expire`` (at the session's ``expires_at``).
+
+:class:`Jobs` is mixed into :class:`bot.conversation.dispatch.Dispatcher`. :meth:`Jobs.run`
+claims due jobs with a lease and finishes them only after their effect is committed, so a job
+due while the process was stopped runs once after it starts: never twice, never lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from contextlib import suppress
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Literal
+
+from bot import metrics
+from bot.chat import DeliveryError
+from bot.conversation.config import SurveysConfig
+from storage.base import Job, SessionRecord, Storage
+
+if TYPE_CHECKING:
+    from bot.conversation.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """What one delivery attempt came to: sent, retry at ``at``, or failed for good."""
+
+    kind: Literal["sent", "retry", "failed"]
+    error: str | None = None
+    at: datetime | None = None
+
+
+class Jobs:
+    """Provided by the dispatcher: its storage, runtime, clock, settings and send helpers."""
+
+    runtime: Runtime
+    storage: Storage
+    surveys: SurveysConfig
+    clock: Callable[[], datetime]
+    poll_interval: float
+    batch: int
+    lease: timedelta
+    max_attempts: int
+
+    if TYPE_CHECKING:
+
+        async def _send(self, session: SessionRecord, *, attempts: int) -> _Outcome: ...
+
+        async def _follow_ups(self, session: SessionRecord) -> None: ...
+
+        def _needs_reminder(self, session: SessionRecord) -> bool: ...
+
+        async def _wait_for_slot(self, session: SessionRecord) -> None: ...
+
+        async def _deferred(self, job: Job, session: SessionRecord, now: datetime) -> bool: ...
+
+        def _retry_at(self, platform: str, attempts: int, exc: DeliveryError) -> datetime: ...
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run due jobs until ``stop`` is set; the jobs under way when it is set finish."""
+        log.info("dispatcher started")
+        while not stop.is_set():
+            try:
+                handled = await self.tick()
+            except Exception:  # storage hiccup: log, wait, try again
+                log.exception("dispatcher tick failed")
+                handled = 0
+            if handled >= self.batch:
+                continue
+            with suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=self.poll_interval)
+        log.info("dispatcher stopped")
+
+    async def tick(self, now: datetime | None = None) -> int:
+        """Claim the jobs due at ``now`` (default: the clock) and run them; how many ran."""
+        jobs = await self.storage.claim_jobs(now or self.clock(), self.batch, self.lease)
+        await asyncio.gather(*(self._run_job(job) for job in jobs))
+        return len(jobs)
+
+    async def _run_job(self, job: Job) -> None:
+        handlers = {"send": self._send_job, "remind": self._remind_job, "expire": self._expire_job}
+        try:
+            outcome = await handlers[job.kind](job)
+        except Exception as exc:
+            log.exception("%s job for session %s failed", job.kind, job.session_id)
+            outcome = await self._retry_or_give_up(job, f"{type(exc).__name__}: {exc}", None)
+        metrics.JOBS.labels(job.kind, outcome).inc()
+
+    async def _send_job(self, job: Job) -> str:
+        session = await self.storage.get_session(job.session_id)
+        if session is None:
+            return await self._finish(job, "gone")
+        if session.status != "scheduled":  # sent before a crash could finish the job
+            if session.status == "active":
+                await self._follow_ups(session)
+            return await self._finish(job, "already_sent")
+        now = self.clock()
+        if session.expires_at is not None and now >= session.expires_at:
+            await self.storage.update_session(
+                session.id, session.version, status="expired", error="never sent"
+            )
+            return await self._finish(job, "expired_unsent")
+        if await self._deferred(job, session, now):
+            return "deferred"
+        outcome = await self._send(session, attempts=job.attempts)
+        if outcome.kind == "retry":
+            return await self._retry_or_give_up(job, outcome.error or "", outcome.at)
+        return await self._finish(job, outcome.kind)
+
+    async def _remind_job(self, job: Job) -> str:
+        session = await self.storage.get_session(job.session_id)
+        if session is None or not self._needs_reminder(session):
+            return await self._finish(job, "skipped")
+        if await self._deferred(job, session, self.clock()):
+            return "deferred"
+        await self._wait_for_slot(session)
+        async with self.runtime.exclusive(session.id):
+            fresh = await self.storage.get_session(session.id)
+            if fresh is None or not self._needs_reminder(fresh):
+                return await self._finish(job, "skipped")
+            try:
+                await self.runtime.deliver(fresh, reminder=True)
+            except DeliveryError as exc:
+                if exc.permanent:
+                    return await self._finish(job, "failed")
+                at = self._retry_at(fresh.platform, job.attempts, exc)
+                return await self._retry_or_give_up(job, str(exc), at)
+        return await self._finish(job, "reminded")
+
+    async def _expire_job(self, job: Job) -> str:
+        storage = self.storage
+        async with self.runtime.exclusive(job.session_id):
+            session = await storage.get_session(job.session_id)
+            if session is None or session.status not in ("active", "scheduled"):
+                return await self._finish(job, "skipped")
+            if session.expires_at is not None and self.clock() < session.expires_at:
+                await storage.retry_job(_id(job), session.expires_at, "expiry moved")
+                return "deferred"
+            result = await storage.update_session(session.id, session.version, status="expired")
+        if not result.ok:  # an answer landed meanwhile: look again shortly
+            await storage.retry_job(_id(job), self.clock(), "session changed while expiring")
+            return "deferred"
+        # Queued right after the expiry is stored (update_session owes nothing itself): a crash
+        # in between loses this one webhook event.
+        if self.runtime.webhooks is not None:
+            hooks = self.runtime.webhooks.owed(session, self.clock(), status="expired")
+            await storage.outbox_put(hooks)
+        return await self._finish(job, "expired")
+
+    async def _retry_or_give_up(self, job: Job, error: str, at: datetime | None) -> str:
+        if job.attempts >= self.max_attempts:
+            log.error("%s job for session %s given up after %d attempts: %s", job.kind,
+                      job.session_id, job.attempts, error)  # fmt: skip
+            return await self._finish(job, "given_up")
+        at = at or self.clock() + timedelta(seconds=min(600, 5 * 2 ** max(0, job.attempts - 1)))
+        await self.storage.retry_job(_id(job), at, error)
+        return "retry"
+
+    async def _finish(self, job: Job, outcome: str) -> str:
+        await self.storage.finish_job(_id(job))
+        return outcome
+
+    async def _add_job(
+        self, kind: Literal["send", "remind", "expire"], sid: str, at: datetime, attempts: int = 0
+    ) -> None:
+        job = Job(kind=kind, session_id=sid, run_at=at, attempts=attempts)
+        await self.storage.add_job(job)
+
+
+def _id(job: Job) -> int:
+    assert job.id is not None, "a claimed job has an id"
+    return job.id
