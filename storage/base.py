@@ -18,6 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from bot.chat import Address
 from bot.survey.engine import Answer, SessionState
+from storage.followup_records import Followup as Followup
+from storage.followup_records import FollowupStore
 from storage.records import InboxEvent as InboxEvent  # re-exported: records of the protocol
 from storage.records import InboxStatus as InboxStatus
 from storage.records import Lane as Lane
@@ -141,8 +143,9 @@ def parse_iso(text: str) -> datetime:
 
 
 @runtime_checkable
-class Storage(Protocol):
-    """Backends: storage.sqlite (default) and storage.postgres."""
+class Storage(FollowupStore, Protocol):
+    """Backends: storage.sqlite (default) and storage.postgres. The follow-ups of alerted
+    answers: :class:`~storage.followup_records.FollowupStore`."""
 
     url: str
 

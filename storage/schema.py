@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from storage.dialect import ColumnType, Dialect, DialectName
 
-LATEST = 2  # the number of the newest migration
+LATEST = 3  # the number of the newest migration
 
 
 @dataclass(frozen=True)
@@ -155,8 +155,31 @@ OUTBOX = Table(
     ),
     since=2,
 )  # fmt: skip
+# 3: one row per alerted answer (a detractor alert and its follow-up), see docs/alerts.md
+FOLLOWUPS = Table(
+    "followups",
+    (
+        _c("id", "counter"), _c("session_id", references="sessions (id) ON DELETE CASCADE"),
+        _c("question_id"), _c("flow_id"), _c("platform"), _c("user_id"),
+        _c("user_name", null=True), _c("agent", null=True), _c("metric"),
+        _c("score", "int", null=True), _c("scale_max", "int", null=True),
+        _c("context", "json"), _c("destination"), _c("locale"), _c("created_at", "time"),
+        _c("comment", null=True), _c("message_id", null=True), _c("owner", null=True),
+        _c("owner_name", null=True), _c("owned_at", "time", null=True),
+        _c("resolved_by", null=True), _c("resolved_by_name", null=True),
+        _c("resolved_at", "time", null=True), _c("note", null=True),
+        # a token each change writes: the outbox rows queued with it are guarded by it
+        _c("change_id", null=True),
+    ),
+    unique=(("session_id", "question_id"),),
+    indexes=(
+        Index("followups_time", "created_at", since=3),
+        Index("followups_open", "created_at", where="resolved_at IS NULL", since=3),
+    ),
+    since=3,
+)  # fmt: skip
 TABLES: tuple[Table, ...] = (
-    FLOW_VERSIONS, SESSIONS, ANSWERS, PROCESSED_EVENTS, INVITES, JOBS, INBOX, OUTBOX
+    FLOW_VERSIONS, SESSIONS, ANSWERS, PROCESSED_EVENTS, INVITES, JOBS, INBOX, OUTBOX, FOLLOWUPS
 )  # fmt: skip
 # Hand-written steps a migration runs after the rendered ones: {number: {dialect: sql}}.
 EXTRA: dict[int, dict[DialectName, str]] = {}

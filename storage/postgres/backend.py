@@ -38,6 +38,7 @@ from storage.base import (
     SessionStatus,
     StorageHealth,
 )
+from storage.followups import FollowupMethods
 from storage.postgres import copy as pg_copy
 from storage.postgres.pool import POOL_SIZE, PostgresPool
 from storage.postgres.sql import (
@@ -66,7 +67,7 @@ from storage.sessions import SessionMethods
 SQL = dialect.POSTGRES
 
 
-class PostgresStorage(SessionMethods):
+class PostgresStorage(SessionMethods, FollowupMethods):
     dialect = SQL
 
     def __init__(self, url: str, *, pool_size: int = POOL_SIZE) -> None:

@@ -28,6 +28,7 @@ from storage.base import (
     StorageHealth,
     iso,
 )
+from storage.followups import FollowupMethods
 from storage.queues import (
     INBOX_DONE,
     INBOX_NEW,
@@ -78,7 +79,7 @@ OUTBOX_SENT = SetStatement(
 SQL = dialect.SQLITE
 
 
-class SQLiteStorage(SessionMethods):
+class SQLiteStorage(SessionMethods, FollowupMethods):
     dialect = SQL
 
     def __init__(self, url: str) -> None:

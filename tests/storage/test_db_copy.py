@@ -16,7 +16,7 @@ from bot.chat import Address
 from bot.cli.core import app
 from bot.survey.engine import Answer, SessionState
 from storage import open_storage
-from storage.base import InboxEvent, Job, OutboxMessage, SessionRecord, Storage
+from storage.base import Followup, InboxEvent, Job, OutboxMessage, SessionRecord, Storage
 from storage.migrations import SQLITE
 from storage.reporting import ReportQuery, SegmentBy
 from tests.support.storage_backends import postgres_url
@@ -51,8 +51,8 @@ def record(sid: str, user: str, **fields: Any) -> SessionRecord:
 
 async def populate(url: str) -> None:
     """Three sessions (one finished, one half-way, one scheduled with a job), an invite,
-    processed events, inbox events (one handled with its answer, one quarantined) and an owed
-    message: every table has rows."""
+    processed events, inbox events (one handled with its answer, one quarantined), an owed
+    message and the followed-up alert of the detractor: every table has rows."""
     store = open_storage(url)
     await store.open()
     try:
@@ -84,6 +84,13 @@ async def populate(url: str) -> None:
         await store.add_job(Job(kind="send", session_id="s-c", run_at=T0 + timedelta(hours=1)))
         await store.add_job(Job(kind="remind", session_id="s-b", run_at=T0 + timedelta(hours=2)))
         await store.create_invite("invite-1", "csat", {"ticket_id": "77"}, T0)
+        alert = Followup(session_id="s-b", question_id="score", flow_id="nps", platform="slack",
+                         user_id="2", metric="nps", score=3, destination="slack:C0STAFF",
+                         locale="el", created_at=T0, context={"ticket_id": "s-b"})  # fmt: skip
+        await store.followup_put([alert])
+        followup = await store.followup_of("s-b", "score")
+        assert followup is not None and followup.id is not None
+        await store.followup_own(followup.id, "slack:U0ANN", T0 + timedelta(minutes=5))
     finally:
         await store.close()
 
@@ -101,6 +108,7 @@ async def snapshot(url: str) -> dict[str, Any]:
             "flow": await store.load_flow_version("nps", "v1"),
             "quarantined": await store.inbox_quarantined(),
             "outbox": await store.outbox_recent(),
+            "followups": await store.followups(),
             "queues": await store.queue_counts(),
             "counts": {t: await store.count_rows(t) for t in await store.copy_tables()},
         }
@@ -137,9 +145,9 @@ def test_copy_sqlite_to_postgres_keeps_everything(sqlite: str, pg: str, tmp_path
     assert result.exit_code == 0, result.output
     for line in ("sessions: 3 rows", "answers: 3 rows", "processed_events: 2 rows",
                  "jobs: 2 rows", "invites: 1 row", "flow_versions: 1 row", "inbox: 2 rows",
-                 "outbox: 1 row"):  # fmt: skip
+                 "outbox: 1 row", "followups: 1 row"):  # fmt: skip
         assert line in result.output
-    assert "copied 15 rows in 8 tables; counts verified" in result.output
+    assert "copied 16 rows in 9 tables; counts verified" in result.output
     original = asyncio.run(snapshot(sqlite))
     assert asyncio.run(snapshot(pg)) == original
     assert len(original["export"]) == 3
