@@ -86,6 +86,7 @@ class SQLiteStorage(SessionMethods, FollowupMethods):
         self.url = url
         self.path = sqlite_path(url)
         self.conn = SQLiteConnection(self.path)
+        self._flow_versions: set[tuple[str, str]] = set()  # stored already (rows never change)
 
     @property
     def db(self) -> aiosqlite.Connection:
@@ -117,8 +118,7 @@ class SQLiteStorage(SessionMethods, FollowupMethods):
         return await self.conn.all(sql, params)
 
     async def _returning(self, sql: str, params: Sequence[Any]) -> list[Sequence[Any]]:
-        async with self.conn.transaction() as db:
-            return list(await db.execute_fetchall(sql, tuple(params)))
+        return list(await self.conn.writer.fetch(sql, params))
 
     # the hot queue writes go through the group committer as sets (one statement per batch)
     async def inbox_put(self, events: Sequence[InboxEvent]) -> int:
@@ -135,11 +135,14 @@ class SQLiteStorage(SessionMethods, FollowupMethods):
 
     # flows
     async def save_flow_version(self, flow_id: str, version: str, definition: str) -> None:
+        if (flow_id, version) in self._flow_versions:
+            return
         await self.conn.writer.execute(
             "INSERT OR IGNORE INTO flow_versions (flow_id, version, definition,"
             " created_at) VALUES (?, ?, ?, datetime('now'))",
             (flow_id, version, definition),
         )
+        self._flow_versions.add((flow_id, version))
 
     async def load_flow_version(self, flow_id: str, version: str) -> str | None:
         row = await self.conn.one(
@@ -251,27 +254,22 @@ class SQLiteStorage(SessionMethods, FollowupMethods):
 
     # jobs
     async def add_job(self, job: Job) -> int:
-        async with self.conn.transaction() as db:
-            cur = await db.execute(
-                "INSERT INTO jobs (kind, session_id, run_at, attempts) VALUES (?, ?, ?, ?)"
-                " ON CONFLICT (kind, session_id) DO UPDATE SET run_at = excluded.run_at,"
-                " status = 'pending' RETURNING id",
-                (job.kind, job.session_id, iso(job.run_at), job.attempts),
-            )
-            row = await cur.fetchone()
-        assert row is not None
+        (row,) = await self.conn.writer.fetch(
+            "INSERT INTO jobs (kind, session_id, run_at, attempts) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (kind, session_id) DO UPDATE SET run_at = excluded.run_at,"
+            " status = 'pending' RETURNING id",
+            (job.kind, job.session_id, iso(job.run_at), job.attempts),
+        )
         return int(row[0])
 
     async def claim_jobs(self, now: datetime, limit: int, lease: timedelta) -> list[Job]:
-        async with self.conn.transaction() as db:
-            cur = await db.execute(
-                "UPDATE jobs SET status = 'running', leased_until = ?, attempts = attempts + 1"
-                " WHERE id IN (SELECT id FROM jobs WHERE run_at <= ? AND (status = 'pending'"
-                " OR (status = 'running' AND leased_until < ?)) ORDER BY run_at LIMIT ?)"
-                f" RETURNING {JOB_COLUMNS}",
-                (iso(now + lease), iso(now), iso(now), limit),
-            )
-            rows = await cur.fetchall()
+        rows = await self.conn.writer.fetch(
+            "UPDATE jobs SET status = 'running', leased_until = ?, attempts = attempts + 1"
+            " WHERE id IN (SELECT id FROM jobs WHERE run_at <= ? AND (status = 'pending'"
+            " OR (status = 'running' AND leased_until < ?)) ORDER BY run_at LIMIT ?)"
+            f" RETURNING {JOB_COLUMNS}",
+            (iso(now + lease), iso(now), iso(now), limit),
+        )
         return sorted(map(job_from_row, rows), key=lambda j: j.run_at)
 
     # data
@@ -322,6 +320,7 @@ class SQLiteStorage(SessionMethods, FollowupMethods):
         return await sqlite_copy.count_rows(self.conn, table)
 
     async def clear_tables(self) -> None:
+        self._flow_versions.clear()
         await sqlite_copy.clear_tables(self.conn)
 
     # --- reporting (issue 6) ---------------------------------------------------------------

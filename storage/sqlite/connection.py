@@ -12,10 +12,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
 
@@ -24,6 +24,7 @@ from storage.migrations import SQLITE
 from storage.sqlite.batch import GroupCommitter, is_database_failure, rollback
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def sqlite_path(url: str) -> str:
@@ -51,8 +52,17 @@ class SQLiteConnection:
     def writer(self) -> GroupCommitter:
         """The group committer: single statements and answer commits, batched."""
         if self._batcher is None:
-            self._batcher = GroupCommitter(self.db, self.lock, self.health)
+            self._batcher = GroupCommitter(self.run, self.lock, self.health)
         return self._batcher
+
+    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """``fn(connection)`` on the database thread, in one round trip: several statements
+        with no hop back to the event loop between them (the group committer's batches).
+        aiosqlite has no public call for this; its ``_execute`` and ``_conn`` are what its own
+        methods use."""
+        db = self.db
+        result: T = await db._execute(lambda: fn(db._conn))  # type: ignore[no-untyped-call]
+        return result
 
     async def open(self) -> None:
         if self.path != ":memory:":
