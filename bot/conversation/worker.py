@@ -2,7 +2,8 @@
 crashed process's rows come back), handle each in a task of its own, up to ``concurrency`` at
 once; woken at once by :meth:`ClaimLoop.wake` (an edge stored an event, a commit owed a
 message), else it looks again every ``poll`` seconds (other workers' rows, expired leases,
-retries that came due)."""
+retries that came due). A claim that got fewer rows than it asked for is not followed by another
+at once: whatever came in meanwhile woke the loop (an empty claim is a write transaction too)."""
 
 from __future__ import annotations
 
@@ -56,7 +57,7 @@ class ClaimLoop(Generic[T]):
         try:
             while not stop.is_set():
                 self._wake.clear()
-                if await self._claim():
+                if await self._claim():  # a full claim: there may be more right now
                     continue
                 woken = asyncio.ensure_future(self._wake.wait())
                 await asyncio.wait({woken, stopping}, timeout=self.poll,
@@ -67,24 +68,25 @@ class ClaimLoop(Generic[T]):
             if self._tasks:
                 await asyncio.wait(set(self._tasks), timeout=10)
 
-    async def _claim(self) -> int:
+    async def _claim(self) -> bool:
+        """Claim and start what there is room for; True when the claim filled the room."""
         room = self.concurrency - len(self._tasks)
         if room <= 0:
-            return 0
+            return False
         wakes = self._wakes
         try:
             rows = await self.claim(room)
         except Exception as exc:  # storage logs its own failures once; look again soon
             log.debug("%s: claim failed: %r", self.name, exc)
             await asyncio.sleep(self.poll)
-            return 0
-        if not rows and wakes == self._wakes:  # nothing known left to claim
+            return False
+        if len(rows) < room and wakes == self._wakes:  # nothing known left to claim
             self._unseen = False
         for row in rows:
             task = asyncio.create_task(self.handle(row))
             self._tasks.add(task)
             task.add_done_callback(self._finished)
-        return len(rows)
+        return len(rows) >= room
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
