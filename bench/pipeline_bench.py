@@ -65,7 +65,8 @@ from bench.pipeline_customers import (  # noqa: E402
 )
 
 BOTS = ("baseline", "surveybot")
-START = {"baseline": "/start", "surveybot": "/start nps"}
+NO_QUEUES = "no-queues"  # surveybot with its inbox and outbox off (--queues-off)
+START = {"baseline": "/start", "surveybot": "/start nps", NO_QUEUES: "/start nps"}
 THANKS = "Thank you for taking the time to answer!"  # flows/nps.yaml, en; the baseline's too
 WARMUP = 3  # customers answered one by one before measuring (first-use costs), not reported
 
@@ -118,6 +119,12 @@ def options(argv: list[str] | None = None) -> argparse.Namespace:
         default=0.0,
         help="seconds a customer waits for a reply (default 60; bulk 180)",
     )
+    parser.add_argument(
+        "--queues-off",
+        action="store_true",
+        help="also run surveybot with its inbox and outbox off (bench-only switch "
+        "SURVEYBOT_BENCH_NO_QUEUES=1), interleaved, and print what they cost",
+    )
     parser.add_argument("--json", type=Path, help="also write the figures here as JSON")
     args = parser.parse_args(argv)
     if len(args.customers) == 1:
@@ -144,7 +151,9 @@ async def serve_batches(
     proc: BotProcess = (
         baseline(fake, workdir)
         if name == "baseline"
-        else surveybot(fake, workdir, limits, args.port or free_port(), args.api_token)
+        else surveybot(
+            fake, workdir, limits, args.port or free_port(), args.api_token, name == NO_QUEUES
+        )
     )
     levels: list[dict[str, Any]] = []
     completed, next_id = 0, 1_000_000
@@ -190,11 +199,17 @@ async def serve_batches(
     }
 
 
+def bots(args: argparse.Namespace) -> tuple[str, ...]:
+    return (*BOTS, NO_QUEUES) if args.queues_off else BOTS
+
+
 async def interactive(args: argparse.Namespace) -> dict[str, Any]:
     limits = surveybot_limits(args.limits)
-    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in BOTS}
+    names = bots(args)
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
     for number in range(args.rounds):
-        order = BOTS if number % 2 == 0 else tuple(reversed(BOTS))
+        # the order turns every round (with two bots: alternates)
+        order = names[number % len(names) :] + names[: number % len(names)]
         for name in order:
             with tempfile.TemporaryDirectory(prefix=f"pipeline-{name}-") as tmp:
                 run = await serve_batches(name, args, limits, Path(tmp))
@@ -254,7 +269,38 @@ async def interactive(args: argparse.Namespace) -> dict[str, Any]:
         else None
         for b, s in zip(base["levels"], ours["levels"], strict=True)
     }
+    if NO_QUEUES in runs:
+        figures["queues"] = queue_costs(runs["surveybot"], runs[NO_QUEUES], args.concurrency)
     return figures
+
+
+def queue_costs(
+    with_queues: list[dict[str, Any]], without: list[dict[str, Any]], levels: list[int]
+) -> dict[str, Any]:
+    """surveybot's answers/s with its inbox and outbox ÷ without, per level: the ratio of the
+    medians over rounds, and the median of each round's own ratio (the two runs of a round are
+    adjacent in time, so they saw about the same machine load); also CPU ms per survey."""
+    costs: dict[str, Any] = {}
+    for i, level in enumerate(levels):
+        on = [run["levels"][i] for run in with_queues]
+        off = [run["levels"][i] for run in without]
+        per_round = [
+            a["answers_per_s"] / b["answers_per_s"]
+            for a, b in zip(on, off, strict=True)
+            if b["answers_per_s"]
+        ]
+        median_off = statistics.median(b["answers_per_s"] for b in off)
+        costs[str(level)] = {
+            "with": statistics.median(a["answers_per_s"] for a in on),
+            "without": median_off,
+            "ratio": statistics.median(a["answers_per_s"] for a in on) / median_off
+            if median_off
+            else None,
+            "ratio_per_round": statistics.median(per_round) if per_round else None,
+            "cpu_ms_with": statistics.median(a["bot_cpu_ms"] for a in on),
+            "cpu_ms_without": statistics.median(b["bot_cpu_ms"] for b in off),
+        }
+    return costs
 
 
 def ms(value: float | None) -> str:
@@ -277,8 +323,9 @@ def print_interactive(figures: dict[str, Any], args: argparse.Namespace) -> None
     )
     print(head)
     print("-" * len(head))
+    names = bots(args)
     for i, level in enumerate(args.concurrency):
-        for name in BOTS:
+        for name in names:
             lv = figures["bots"][name]["levels"][i]
             steps = "/".join(f"{v:.0f}" for v in lv["steps_p50_ms"].values())
             print(
@@ -291,7 +338,7 @@ def print_interactive(figures: dict[str, Any], args: argparse.Namespace) -> None
     print("\nplatform calls per completed survey")
     cols = "".join(f" {m:>23}" for m in SURVEY_METHODS)
     print(f"{'bot':<10}{cols} {'total':>6} {'429s':>5}")
-    for name in BOTS:
+    for name in names:
         per = figures["bots"][name]["calls_per_survey"]
         total = sum(v for v in per.values() if v is not None)
         print(
@@ -301,10 +348,20 @@ def print_interactive(figures: dict[str, Any], args: argparse.Namespace) -> None
             )
             + f" {total:>6.2f} {figures['bots'][name]['429s']:>5}"
         )
-    for name in BOTS:
+    for name in names:
         for lv in figures["bots"][name]["levels"]:
             for error in lv["errors"]:
                 print(f"  {name} at {lv['concurrency']}: {error}")
+    if "queues" in figures:
+        print("\ninbox + outbox cost: surveybot answers/s with them ÷ without (no-queues)")
+        for level, c in figures["queues"].items():
+            ratio, paired = c["ratio"], c["ratio_per_round"]
+            print(
+                f"{level:>10} concurrent: {c['with']:.1f} ÷ {c['without']:.1f} = "
+                f"{'-' if ratio is None else f'{ratio:.2f}'} (median of per-round ratios "
+                f"{'-' if paired is None else f'{paired:.2f}'}); CPU ms/survey "
+                f"{c['cpu_ms_with']:.1f} with, {c['cpu_ms_without']:.1f} without"
+            )
     last = str(args.concurrency[-1])
     ratio = figures["ratios"][last]
     print(

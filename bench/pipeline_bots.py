@@ -243,11 +243,19 @@ def write_config(workdir: Path, fake: FakeTelegram, port: int) -> Path:
 
 
 def surveybot(
-    fake: FakeTelegram, workdir: Path, limits: Limits, port: int, api_token: str
+    fake: FakeTelegram,
+    workdir: Path,
+    limits: Limits,
+    port: int,
+    api_token: str,
+    no_queues: bool = False,
 ) -> BotProcess:
     """`surveybot run` on SQLite with Telegram polling against the fake. With a Telegram token
-    set the console chat does not run; stdin is /dev/null regardless."""
+    set the console chat does not run; stdin is /dev/null regardless. ``no_queues``: the
+    bench-only switch that turns the inbox and the outbox off (``SURVEYBOT_BENCH_NO_QUEUES``)."""
     config = write_config(workdir, fake, port)
     env = {"SURVEYBOT_TELEGRAM_TOKEN": fake.token, "SURVEYBOT_API_TOKEN": api_token, **limits.env}
+    if no_queues:
+        env["SURVEYBOT_BENCH_NO_QUEUES"] = "1"
     argv = [surveybot_executable(), "run", "--config", str(config)]
-    return BotProcess("surveybot", argv, env, workdir, fake)
+    return BotProcess("no-queues" if no_queues else "surveybot", argv, env, workdir, fake)

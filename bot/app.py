@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -18,6 +19,10 @@ from storage import open_storage
 from storage.base import Storage
 
 log = logging.getLogger(__name__)
+# Bench-only, not configuration (bench/README.md): "1" turns the inbox and the outbox off, so
+# events are handled as they arrive and owed messages are sent at once, with none of the
+# durability promises: what bench/pipeline_bench.py --queues-off measures their cost against.
+BENCH_NO_QUEUES = "SURVEYBOT_BENCH_NO_QUEUES"
 
 
 @dataclass
@@ -44,9 +49,13 @@ async def services(settings: Settings) -> AsyncIterator[Services]:
         runtime = Runtime(
             registry, storage, default_expiry=settings.surveys.expires_after, webhooks=hooks
         )
-        runtime.sender = Sender(storage, runtime.adapters, on_sent=runtime.record_delivery)
+        queues = os.environ.get(BENCH_NO_QUEUES) != "1"
+        if queues:
+            runtime.sender = Sender(storage, runtime.adapters, on_sent=runtime.record_delivery)
+        else:
+            log.warning("%s=1: inbox and outbox off (a benchmark's baseline)", BENCH_NO_QUEUES)
         dispatcher = Dispatcher(runtime, storage, settings.surveys)
-        yield Services(settings, storage, registry, runtime, dispatcher,
-                       Inbox(storage, settings.inbox), runtime.sender)  # fmt: skip
+        inbox = Inbox(storage if queues else None, settings.inbox)
+        yield Services(settings, storage, registry, runtime, dispatcher, inbox, runtime.sender)
     finally:
         await storage.close()

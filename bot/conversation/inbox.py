@@ -17,8 +17,9 @@ no longer holds up anyone. Handled events are deleted after ``inbox.retention``.
 The worker is woken at once by ``accept`` and polls for the rest
 (other workers' events, leases left by a crashed process, retries that came due).
 
-Without storage (``Inbox(None)``) events are processed at once, inside ``accept``: the
-benchmark's baseline.
+Without storage (``Inbox(None)``) nothing is durable: ``accept`` starts handling each event at
+once, in a task of its own (one key's events still in order), and returns without waiting — the
+"no inbox" side of the benchmark that measures what the inbox costs (bench/README.md).
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ class Inbox:
     clock: Callable[[], datetime] = utcnow
     processors: dict[str, Process] = field(default_factory=dict)
     _chains: dict[str, asyncio.Future[None]] = field(default_factory=dict, repr=False)
+    _direct: set[asyncio.Task[None]] = field(default_factory=set, repr=False)  # without storage
     _loop: ClaimLoop[InboxEvent] = field(init=False, repr=False)
     _pruned: datetime | None = field(default=None, repr=False)
 
@@ -65,14 +67,17 @@ class Inbox:
     @property
     def busy(self) -> bool:
         """Events accepted here are still waiting or being handled (False = idle)."""
-        return self._loop.busy
+        return self._loop.busy or bool(self._direct)
 
     async def accept(self, events: Sequence[RawEvent]) -> None:
         """Take events from an edge; when this returns, the edge may acknowledge them."""
         if not events:
             return
         if self.storage is None:
-            await asyncio.gather(*(self._in_order(event) for event in events))
+            for event in events:
+                task = asyncio.create_task(self._in_order(event))
+                self._direct.add(task)
+                task.add_done_callback(self._direct.discard)
             return
         now = self.clock()
         await self.storage.inbox_put([
@@ -96,11 +101,20 @@ class Inbox:
     async def stop(self) -> None:
         """End the worker started by :meth:`start`, after the events it holds."""
         await self._loop.stop()
+        await self._drain()
 
     async def run(self, stop: asyncio.Event) -> None:
         """The worker loop, until ``stop``; then waits for the events it holds."""
         if self.storage is not None:
             await self._loop.run(stop)
+        else:
+            await stop.wait()
+            await self._drain()
+
+    async def _drain(self) -> None:
+        """Without storage: wait (up to 10 s) for the events being handled."""
+        if self._direct:
+            await asyncio.wait(set(self._direct), timeout=10)
 
     async def _claim(self, limit: int) -> list[InboxEvent]:
         assert self.storage is not None
