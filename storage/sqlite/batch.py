@@ -157,14 +157,16 @@ def _write_batch(conn: sqlite3.Connection, works: list[Work]) -> list[Any]:
     """The whole batch in one transaction, on the database thread; a result per work."""
     try:
         conn.execute("BEGIN IMMEDIATE")
+        # row writes first, so that a claim in the same batch sees the events just stored and
+        # the heads that events marked done just freed
+        sets = [w for w in works if isinstance(w, SetWrite)]
+        written = iter(apply_sets(conn, sets) if sets else [])
         singles = iter([
             conn.execute(w.sql, tuple(w.params)).fetchall() if isinstance(w, Fetch)
             else conn.execute(w[0], tuple(w[1])).rowcount
             for w in works if isinstance(w, (tuple, Fetch))
         ])  # fmt: skip
-        sets = [w for w in works if isinstance(w, SetWrite)]
         commits = [w for w in works if isinstance(w, AnswerCommit)]
-        written = iter(apply_sets(conn, sets) if sets else [])
         verdicts = iter(apply_commits(conn, commits) if commits else [])
         conn.execute("COMMIT")
     except BaseException:
