@@ -22,6 +22,7 @@ from bot.conversation.runtime import UnknownFlow
 from bot.conversation.triggers import not_staff, staff_reply, unknown_flow
 from bot.platforms.slack import blocks as render
 from bot.platforms.slack.adapter import SlackAdapter
+from bot.platforms.slack.raw import problem
 from bot.platforms.slack.support import ThreadSurveys
 from bot.platforms.slack.threads import (
     SHORTCUT_ID,
@@ -57,8 +58,9 @@ class Listeners:
 
     async def process(self, event: RawEvent) -> None:
         payload = json.loads(event.body)
-        if not isinstance(payload, dict):
-            raise ValueError(f"a Slack payload must be a JSON object, not {type(payload).__name__}")
+        why = problem(payload)
+        if why is not None or not isinstance(payload, dict):
+            raise ValueError(why)
         self.in_flight += 1
         try:
             await self._route(payload)

@@ -50,6 +50,22 @@ def user_of(payload: object) -> str | None:
     return user if isinstance(user, str) and user else None
 
 
+def problem(payload: object) -> str | None:
+    """Why a stored payload cannot be handled (it is then retried and quarantined), or None.
+    A well-formed payload of a kind surveybot does not handle is no problem: it is ignored."""
+    if not isinstance(payload, dict):
+        return f"a Slack payload must be a JSON object, not {type(payload).__name__}"
+    if "envelope_id" in payload:
+        return "a Socket Mode envelope without its payload"
+    if not isinstance(payload.get("type") or payload.get("command"), str):
+        return "a Slack payload with neither a type nor a command"
+    if payload.get("type") == "event_callback":
+        event = payload.get("event")
+        if not isinstance(event, dict) or not isinstance(event.get("type"), str):
+            return "an Events API callback whose event has no type"
+    return None
+
+
 def raw_event(payload: object) -> RawEvent:
     return RawEvent(platform="slack", event_id=event_id(payload), key=order_key(payload),
                     body=_text(payload), user_id=user_of(payload))  # fmt: skip

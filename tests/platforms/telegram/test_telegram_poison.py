@@ -6,16 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner, Result
 
-from bot.cli import app
-from bot.conversation.config import InboxConfig
 from bot.settings import Settings
 from tests.fakes.telegram_api import FakeTelegram
+from tests.support.poison import QUICK_QUARANTINE, poison_lines, surveybot
 from tests.support.telegram_harness import ANNA, BOB, RASA, Person, running_bot
 
 CUSTOMERS = range(7001, 7021)
@@ -24,8 +21,7 @@ CUSTOMERS = range(7001, 7021)
 async def test_a_poison_update_is_quarantined_and_twenty_customers_are_served(
     fake: FakeTelegram, settings: Settings, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    fast = settings.model_copy(update={"inbox": InboxConfig(
-        attempts=2, backoff=(timedelta(milliseconds=50),))})  # fmt: skip
+    fast = settings.model_copy(update={"inbox": QUICK_QUARANTINE})
     for uid in CUSTOMERS:
         fake.user(uid, f"Customer {uid}", language_code="en")
     caplog.set_level(logging.INFO)
@@ -51,15 +47,11 @@ async def test_a_poison_update_is_quarantined_and_twenty_customers_are_served(
         anna = tg.person(ANNA)
         anna.says("/start csat")  # Anna is not stuck behind her poison update
         assert (await anna.receives())["text"] == "Were you satisfied with the help you received?"
-
-        def poison_lines() -> list[logging.LogRecord]:
-            return [r for r in caplog.records if "quarantined" in r.getMessage()]
-
-        await fake.wait_for(lambda: len(poison_lines()) == 3, what="the poisons quarantined")
+        await fake.wait_for(lambda: len(poison_lines(caplog)) == 3, what="the poisons quarantined")
         assert len(await tg.svc.storage.inbox_quarantined()) == 3
 
-    assert len(poison_lines()) == 3  # one line per poison update, not one per retry
-    assert all("hello?" not in r.getMessage() for r in poison_lines())  # never the text
+    assert len(poison_lines(caplog)) == 3  # one line per poison update, not one per retry
+    assert all("hello?" not in r.getMessage() for r in poison_lines(caplog))  # never the text
 
     config = tmp_path / "config.yaml"
     config.write_text(f"storage: {{url: '{settings.storage.url}'}}\n", encoding="utf-8")
@@ -73,8 +65,3 @@ async def test_a_poison_update_is_quarantined_and_twenty_customers_are_served(
     assert dropped.exit_code == 0, dropped.output
     after = await surveybot("inbox", "list", "--config", str(config))
     assert len(after.output.strip().splitlines()) == 2
-
-
-async def surveybot(*args: str) -> Result:
-    """The admin types `surveybot ...` (its own event loop: in a thread)."""
-    return await asyncio.to_thread(CliRunner().invoke, app, list(args))
