@@ -322,9 +322,9 @@ class Storage(FollowupStore, Protocol):
 
     # --- reporting (issue 6) ---------------------------------------------------------------
     async def report_rows(self, query: ReportQuery) -> ReportRows:
-        """Run every statement of ``storage.reporting.report_sql(query, <dialect>)`` (in any
-        order, or concurrently) and file each row, as a dict of column name to value, under
-        its ``section`` column."""
+        """Run every statement of ``storage.followup_report.report_statements(query,
+        <dialect>)`` (in any order, or concurrently) and file each row, as a dict of column
+        name to value, under its ``section`` column."""
 
     # --- copy (issue 7) --------------------------------------------------------------------
     # `surveybot db copy` (storage.copy.copy_storage) moves an installation between backends

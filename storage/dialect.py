@@ -3,8 +3,9 @@
 Column types (times are ISO text in SQLite and ``timestamptz`` in PostgreSQL; JSON is text and
 ``json``, which keeps key order so exports match), the counter column, placeholders (shared SQL
 is written with ``?``; PostgreSQL numbers them ``$1, $2, ...``), how a time is handed to the
-driver, and row locking for claims (``FOR UPDATE SKIP LOCKED``). Flags stay integers 0/1 on
-both, so SQL shared by both dialects (``skipped = 0``) runs unchanged.
+driver, the seconds between two times, and row locking for claims (``FOR UPDATE SKIP
+LOCKED``). Flags stay integers 0/1 on both, so SQL shared by both dialects (``skipped = 0``)
+runs unchanged.
 """
 
 from __future__ import annotations
@@ -37,6 +38,12 @@ class Dialect:
         if moment is None or self.name == "postgres":
             return moment
         return iso(moment)
+
+    def seconds_between(self, start: str, end: str) -> str:
+        """SQL for the seconds from the time column ``start`` to ``end`` (fractions kept)."""
+        if self.name == "sqlite":  # ISO text; julianday keeps about 30 µs at today's dates
+            return f"((julianday({end}) - julianday({start})) * 86400.0)"
+        return f"EXTRACT(EPOCH FROM ({end} - {start}))"
 
 
 SQLITE = Dialect(

@@ -18,7 +18,9 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.reports.followup import follow_up
 from bot.reports.model import (
+    NO_SEGMENT,
     Bucket,
     Comment,
     Distribution,
@@ -28,6 +30,7 @@ from bot.reports.model import (
     Response,
     ScoreLine,
     Trend,
+    score_text,
 )
 from bot.reports.themes import CommentIn, themes
 from bot.survey.change import compare
@@ -37,8 +40,7 @@ from bot.survey.scoring import Score, ces_from_sums, csat_from_counts, nps_from_
 from storage.base import Storage, parse_iso, utcnow
 from storage.reporting import ReportQuery, ReportRows
 
-__all__ = ["Report", "ScoreLine", "build_report", "score_of"]
-NO_SEGMENT = "(none)"  # an agent/locale that was not recorded
+__all__ = ["NO_SEGMENT", "Report", "ScoreLine", "build_report", "score_of"]
 SUMS = ("n", "top", "promoters", "detractors", "total", "total_sq", "agree")
 
 
@@ -47,8 +49,11 @@ async def build_report(
     query: ReportQuery,
     registry: FlowRegistry | None = None,
     now: datetime | None = None,
+    alerts: bool | None = None,
 ) -> Report:
-    """One storage call: the database aggregates, this turns its rows into scores."""
+    """One storage call: the database aggregates, this turns its rows into scores.
+    ``alerts``: whether detractor alerts are configured (the follow-up section says so when
+    there is nothing to show)."""
     now = now or query.now or utcnow()
     query = query.model_copy(update={"now": now})
     rows = await storage.report_rows(query)
@@ -82,6 +87,7 @@ async def build_report(
         comments=[_comment(r) for r in _get(rows, "comments")],
         flow_names=names,
         themes=themes(_comment_in(r) for r in _get(rows, "themes")),
+        followup=follow_up(rows, now, alerts),
     )
 
 
@@ -303,17 +309,7 @@ def _comment(r: dict[str, Any]) -> Comment:
         platform=r["platform"],
         locale=r["locale"],
         agent=r["agent"],
-        score=_score_text(
+        score=score_text(
             r["score_metric"], r["score_value"], r["score_scale_min"], r["score_scale_max"]
         ),
     )
-
-
-def _score_text(
-    metric: str | None, value: int | None, lo: int | None, hi: int | None
-) -> str | None:
-    if metric is None or value is None:
-        return None
-    if (lo, hi) == (0, 1):
-        return f"{metric.upper()} {'yes' if value else 'no'}"
-    return f"{metric.upper()} {value}/{hi}"

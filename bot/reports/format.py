@@ -5,11 +5,13 @@ table, a row per figure: ``section`` says what the row is (``score``, ``segment`
 ``response``, ``response_segment``, ``completion``, ``drop_off``, and with comments
 ``comment``: the text, with the session's score in ``score`` and the platform in
 ``segment``; with themes ``theme``: the term in ``text``, its side in ``segment``, its
-z-score in ``value`` and its comments in ``count``); ``value``/``low``/``high`` are in the
-figure's units (percent for CSAT and rates, points for NPS, the mean for CES) and ``n`` is
-what it is computed from. Score rows carry their comparison (with the previous period for
-``score``, with everyone else for ``segment``): ``difference``, its ``difference_low`` and
-``difference_high``, ``p_value``, ``change`` (the plain word) and ``more_answers``.
+z-score in ``value`` and its comments in ``count``; ``followup`` and ``followup_open``, the
+follow-up of negative answers, see :mod:`bot.reports.followup_format`);
+``value``/``low``/``high`` are in the figure's units (percent for CSAT and rates, points for
+NPS, the mean for CES) and ``n`` is what it is computed from. Score rows carry their
+comparison (with the previous period for ``score``, with everyone else for ``segment``):
+``difference``, its ``difference_low`` and ``difference_high``, ``p_value``, ``change`` (the
+plain word) and ``more_answers``.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bot.reports.cells import safe_row
+from bot.reports.followup_format import followup_csv_rows, followup_tables
 from bot.reports.model import Rate, Report, ScoreLine
 from bot.reports.themes import FlowThemes
 from bot.survey.change import Change
@@ -52,6 +55,9 @@ CSV_COLUMNS = [
     "p_value",
     "change",
     "more_answers",
+    "customer",
+    "ticket",
+    "owner",
 ]
 PLACES = {"csat": 1, "nps": 1, "ces": 2}
 
@@ -194,6 +200,8 @@ def render_table(report: Report, console: Console, comments: bool = False) -> No
                              choices, 3))  # fmt: skip
     for flow in report.themes:
         console.print(themes_table(flow, report.flow_name(flow.flow_id)))
+    for part in followup_tables(report.followup):
+        console.print(part, markup=False)
     if comments:
         table = Table(title="Latest comments", title_justify="left", box=box.SIMPLE_HEAD)
         for name in ("When (UTC)", "Flow", "Score", "Platform", "Agent", "Comment"):
@@ -300,6 +308,7 @@ def csv_rows(report: Report, comments: bool = False) -> Iterator[dict[str, Any]]
                 yield {"section": "theme", "flow_id": flow.flow_id, "metric": flow.metric,
                        "segment": side, "value": t.z, "count": t.count,
                        "text": t.label}  # fmt: skip
+    yield from followup_csv_rows(report.followup)
 
 
 def _rate(rate: Rate) -> dict[str, Any]:

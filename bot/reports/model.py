@@ -22,6 +22,7 @@ from storage.reporting import SegmentBy
 # The period a report covers when none is named: the same for `surveybot report` and the
 # dashboard, and both say it ("last 30 days" / the dates in the table's heading).
 DEFAULT_PERIOD = "30d"
+NO_SEGMENT = "(none)"  # an agent/locale that was not recorded
 
 
 def period_start(period: str, now: datetime) -> datetime | None:
@@ -131,6 +132,15 @@ class QuestionFunnel(_Frozen):
     drop_off: Rate
 
 
+def score_text(metric: str | None, value: int | None, lo: int | None, hi: int | None) -> str | None:
+    """An answer as staff read it: ``NPS 3/10``, ``CES 2/7``, ``CSAT no`` (yes/no)."""
+    if metric is None or value is None:
+        return None
+    if (lo, hi) == (0, 1):
+        return f"{metric.upper()} {'yes' if value else 'no'}"
+    return f"{metric.upper()} {value}/{hi}"
+
+
 class Comment(_Frozen):
     answered_at: datetime
     flow_id: str
@@ -140,6 +150,54 @@ class Comment(_Frozen):
     locale: str
     agent: str | None
     score: str | None  # the session's first score, e.g. "NPS 3/10", "CSAT yes"
+
+
+class FollowUpFigures(_Frozen):
+    """What became of the negative answers alerted in the period (everyone's, or one agent's):
+    ``followed_up`` and ``resolved`` are shares of ``negatives`` with Wilson intervals;
+    ``median_wait`` is the median of the seconds from the answer to its first follow-up ("I'll
+    follow up", or "Resolved" pressed first) over the ``followed_up.count`` followed up, None
+    when none was."""
+
+    agent: str | None = None  # None: everyone; NO_SEGMENT: no agent in the survey's context
+    negatives: int
+    followed_up: Rate
+    resolved: Rate
+    median_wait: float | None = None
+
+    @property
+    def unresolved(self) -> int:
+        return self.negatives - self.resolved.count
+
+
+class OpenFollowUp(_Frozen):
+    """An alerted negative answer nobody has resolved yet."""
+
+    id: int
+    raised_at: datetime  # when the answer was recorded
+    age: float  # seconds from then to the report's time
+    flow_id: str
+    question_id: str
+    score: str | None  # e.g. "NPS 3/10", "CSAT no"
+    platform: str
+    customer: str  # the name when known, and the platform's user id
+    agent: str | None
+    ticket: str | None  # the survey context's ticket_id
+    owner: str | None  # who said "I'll follow up" (staff id), None: nobody yet
+    owned_at: datetime | None = None
+
+
+class FollowUp(_Frozen):
+    """The follow-up of detractor alerts in the period; staff-only (never sent to customers).
+    ``alerts``: whether `alerts:` is configured (None when the caller did not say); ``total``
+    is None when no negative answer was alerted in the period; ``open`` lists the oldest
+    unresolved ones (``open_limit`` at most; ``total.unresolved`` counts them all)."""
+
+    alerts: bool | None = None
+    total: FollowUpFigures | None = None
+    agents: list[FollowUpFigures] = []
+    open: list[OpenFollowUp] = []
+    open_limit: int = 0
 
 
 class Report(_Frozen):
@@ -161,6 +219,7 @@ class Report(_Frozen):
     comments: list[Comment]
     flow_names: dict[str, str] = {}  # flow id -> its name, for titles
     themes: list[FlowThemes] = []  # with ``ReportQuery(themes=True)``
+    followup: FollowUp = FollowUp()
 
     def flow_name(self, flow_id: str) -> str:
         return self.flow_names.get(flow_id) or flow_id

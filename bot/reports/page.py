@@ -12,6 +12,7 @@ from markupsafe import Markup
 
 from bot.chat import PLATFORMS
 from bot.reports.charts import distribution_svg, trend_svg
+from bot.reports.followup import empty_line, fmt_wait
 from bot.reports.format import fmt_agree, fmt_ci, fmt_value, period_text
 from bot.reports.model import DEFAULT_PERIOD, Rate, Report, ScoreLine
 from bot.survey.change import Change as ScoreChange
@@ -136,4 +137,7 @@ def render_html(report: Report, form: Form | None = None) -> str:
         detail=detail,
         shares=shares,
         flow_name=name,
+        followup=report.followup,
+        followup_empty=empty_line(report.followup),
+        fmt_wait=fmt_wait,
     )

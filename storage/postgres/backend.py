@@ -38,6 +38,7 @@ from storage.base import (
     SessionStatus,
     StorageHealth,
 )
+from storage.followup_report import report_statements
 from storage.followups import FollowupMethods
 from storage.postgres import copy as pg_copy
 from storage.postgres.pool import POOL_SIZE, PostgresPool
@@ -50,7 +51,7 @@ from storage.postgres.sql import (
     plain,
 )
 from storage.queues import INBOX_DONE, outbox_inserts
-from storage.reporting import ReportQuery, ReportRows, report_sql
+from storage.reporting import ReportQuery, ReportRows
 from storage.rows import (
     EXPORT_SELECT,
     SESSION_COLUMNS,
@@ -315,7 +316,7 @@ class PostgresStorage(SessionMethods, FollowupMethods):
         rows: ReportRows = {}
         async with self.pool.acquire() as conn:
             async with conn.transaction(isolation="repeatable_read", readonly=True):
-                for statement in report_sql(query, "postgres"):
+                for statement in report_statements(query, "postgres"):
                     for record in await conn.fetch(statement.sql, *statement.params):
                         row = {k: plain(v) for k, v in record.items()}
                         rows.setdefault(row["section"], []).append(row)

@@ -1,5 +1,6 @@
-"""`surveybot report` on SQLite: the report's statements (storage.reporting) on read-only
-connections of their own, so a report never waits behind answers being committed."""
+"""`surveybot report` on SQLite: the report's statements (storage.reporting and
+storage.followup_report) on read-only connections of their own, so a report never waits behind
+answers being committed."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from typing import Any
 
 import aiosqlite
 
-from storage.reporting import ReportQuery, ReportRows, Statement, report_sql
+from storage.followup_report import report_statements
+from storage.reporting import ReportQuery, ReportRows, Statement
 from storage.sqlite.connection import SQLiteConnection
 
 
@@ -19,7 +21,7 @@ async def report_rows(conn: SQLiteConnection, query: ReportQuery) -> ReportRows:
     being committed; aiosqlite gives each connection a thread and SQLite releases the GIL
     while it works, so the two use two cores. An in-memory database has one connection:
     there the statements run one after the other."""
-    statements = report_sql(query, "sqlite")
+    statements = report_statements(query, "sqlite")
     if conn.path == ":memory:":
         async with conn.lock:
             results = [await _fetch(conn.db, s.sql, s.params) for s in statements]
