@@ -18,8 +18,10 @@ from pathlib import Path
 
 import pytest
 
+from storage import open_storage
 from tests.conftest import SHIPPED_FLOWS
 from tests.reports.themes_seed import complaints_and_praise
+from tests.support.followup_seed import alert_detractors
 from tests.support.report_seed import CES_ANSWERS, CSAT_ANSWERS, NPS_SCORES, Visit, seed, two_weeks
 from tests.support.report_server import Server
 
@@ -72,10 +74,23 @@ def dashboard(tmp_path: Path) -> Iterator[str]:
     (tmp_path / "flows" / "support.yaml").write_text(SUPPORT_FLOW, encoding="utf-8")
     config = tmp_path / "config.yaml"
     config.write_text('flows_dir: flows\nstorage: {url: "sqlite:///surveys.db"}\n')
-    _, visits = last_30_days()
+    monday, visits = last_30_days()
     asyncio.run(seed(f"sqlite:///{tmp_path / 'surveys.db'}", tmp_path / "flows", visits))
+    asyncio.run(alerts(f"sqlite:///{tmp_path / 'surveys.db'}", monday))
     with Server(config) as server:
         yield server.url
+
+
+async def alerts(url: str, monday: datetime) -> None:
+    """The 5 NPS detractors of the two weeks were alerted; staff followed up the first three
+    after 2, 4 and 6 minutes (median 4 min) and resolved the first."""
+    storage = open_storage(url)
+    await storage.open()
+    try:
+        waits = [timedelta(minutes=m) for m in (2, 4, 6)]
+        assert len(await alert_detractors(storage, monday, waits, resolved=1)) == 5
+    finally:
+        await storage.close()
 
 
 def seeded_figures() -> dict[str, tuple[str, str]]:
@@ -158,6 +173,19 @@ def test_the_dashboard_shows_the_seeded_scores_and_draws_its_charts(
                 assert word in positive.inner_text() and word not in negative.inner_text()
             first = negative.locator('[data-testid="theme"]').first.inner_text()
             assert "comments (other side 0), z = " in first
+            everyone = page.locator('[data-testid="followup-row"][data-agent=""]')
+            cells = everyone.locator("td").all_inner_texts()
+            # 5 negatives; 3 followed up (Wilson 23.1–88.2); median 4 min; 1 resolved; 4 open
+            assert cells == ["everyone", "5", "60.0% (3 of 5)", "23.1–88.2", "4 min 00 s (n=3)",
+                             "20.0% (1 of 5)", "3.6–62.4", "4"]  # fmt: skip
+            agents = page.locator('[data-testid="followup-row"]').evaluate_all(
+                "rows => rows.map(r => r.dataset.agent)"
+            )
+            assert agents == ["", "ann", "bob"]
+            unresolved = page.locator('[data-testid="followup-open-row"]')
+            assert unresolved.count() == 4
+            assert unresolved.first.locator("td").nth(3).inner_text() == "NPS 3/10"
+            assert unresolved.last.locator("td").last.inner_text() == "nobody yet"
             latest = page.locator('[data-testid="comments"]').inner_text()
             assert "· Support follow-up · telegram · agent" in latest  # the newest are theirs
             page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)

@@ -87,3 +87,30 @@ async def a_month_of_alerts(storage: Storage) -> dict[str, int]:
     ids["csat"] = await alerted(storage, "csat", "nick", day(8), flow="csat")
     ids["slack"] = await alerted(storage, "slack", "ana", day(9), platform="slack")
     return ids
+
+
+async def alert_detractors(
+    storage: Storage, since: datetime, waits: list[timedelta], resolved: int = 0
+) -> list[Followup]:
+    """Open a follow-up for every NPS detractor (0–6) answered since ``since``, as the rule
+    "NPS ≤ 6" does; the first ``len(waits)`` of them (oldest first) are followed up that long
+    after the answer, and the first ``resolved`` resolved an hour later."""
+    rows = [r async for r in storage.export_rows("nps", since=since)]
+    negative = sorted((r for r in rows if r.metric == "nps" and isinstance(r.value, int)
+                       and r.value <= 6), key=lambda r: r.answered_at)  # fmt: skip
+    opened = [
+        Followup(session_id=r.session_id, question_id=r.question_id, flow_id=r.flow_id,
+                 platform=r.platform, user_id=r.user_id, agent=r.context.get("agent"),
+                 metric="nps", score=int(r.value), context=r.context,
+                 destination="slack:C0STAFF", locale="en", created_at=r.answered_at)
+        for r in negative if isinstance(r.value, int)
+    ]  # fmt: skip
+    assert await storage.followup_put(opened) == len(opened)
+    stored = [await storage.followup_of(f.session_id, f.question_id) for f in opened]
+    for i, f in enumerate(stored):
+        assert f is not None and f.id is not None
+        if i < len(waits):
+            assert await storage.followup_own(f.id, ANN, f.created_at + waits[i])
+        if i < resolved:
+            assert await storage.followup_resolve(f.id, BOB, f.created_at + timedelta(hours=1))
+    return [f for f in stored if f is not None]
