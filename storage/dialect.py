@@ -40,9 +40,15 @@ class Dialect:
         return iso(moment)
 
     def seconds_between(self, start: str, end: str) -> str:
-        """SQL for the seconds from the time column ``start`` to ``end`` (fractions kept)."""
-        if self.name == "sqlite":  # ISO text; julianday keeps about 30 µs at today's dates
-            return f"((julianday({end}) - julianday({start})) * 86400.0)"
+        """SQL for the seconds from the time column ``start`` to ``end``, to the microsecond.
+        SQLite: the whole seconds (``strftime('%s')`` of the text up to them: given the
+        fraction it would round to milliseconds) plus the microseconds, of the ISO text
+        :func:`storage.base.iso` writes (julianday would be off by tens of microseconds)."""
+        if self.name == "sqlite":
+            whole = "CAST(strftime('%s', substr({}, 1, 19)) AS INTEGER)"
+            micros = "CAST(substr({}, 21, 6) AS INTEGER)"
+            return (f"((({whole.format(end)} - {whole.format(start)}) * 1000000"
+                    f" + {micros.format(end)} - {micros.format(start)}) / 1000000.0)")  # fmt: skip
         return f"EXTRACT(EPOCH FROM ({end} - {start}))"
 
 

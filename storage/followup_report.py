@@ -13,7 +13,8 @@ platform. Two statements, their rows filed under ``section`` like the rest of th
   ``followed`` (an owner is set: someone pressed "I'll follow up"), ``resolved``
   (``resolved_at`` set), ``waits`` (followed up with an ``owned_at``) and ``median_wait``, the
   median of ``owned_at - created_at`` in seconds over those (the mean of the two middle ones
-  when their number is even; NULL when there are none). Window functions rank the waits, so
+  when their number is even; NULL when there are none), rounded to the millisecond so both
+  backends give the same number. Window functions rank the waits, so
   the median is exact on both backends.
 - ``followup_open``: the unresolved ones, oldest first (:data:`OPEN_LIMIT` at most), with the
   answer's scale (for "NPS 3/10") and the survey's context (JSON text or, from PostgreSQL, as
@@ -64,10 +65,10 @@ def _summary(q: ReportQuery, d: Dialect) -> Statement:
         " COUNT(*) OVER () AS all_n"
         " FROM raised WHERE wait IS NOT NULL),"
         " agent_median AS ("
-        " SELECT agent, AVG(wait) AS median_wait FROM ranked"
+        " SELECT agent, ROUND(AVG(wait), 3) AS median_wait FROM ranked"
         " WHERE agent_rank IN ((agent_n + 1) / 2, (agent_n + 2) / 2) GROUP BY agent),"
         " all_median AS ("
-        " SELECT AVG(wait) AS median_wait FROM ranked"
+        " SELECT ROUND(AVG(wait), 3) AS median_wait FROM ranked"
         " WHERE all_rank IN ((all_n + 1) / 2, (all_n + 2) / 2))"
         " SELECT 'followup' AS section, CAST(NULL AS TEXT) AS agent, COUNT(*) AS negatives,"
         " COUNT(owner) AS followed, COUNT(resolved_at) AS resolved, COUNT(wait) AS waits,"

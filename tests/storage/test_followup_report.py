@@ -12,7 +12,7 @@ from bot.reports.model import FollowUp, FollowUpFigures, Rate
 from storage.base import Storage
 from storage.followup_report import followup_sql
 from storage.reporting import ReportQuery
-from tests.support.followup_seed import ANN, NOW, START, a_month_of_alerts, day
+from tests.support.followup_seed import ANN, NOW, START, a_month_of_alerts, alerted, day, followed
 
 
 def query(**fields: object) -> ReportQuery:
@@ -76,3 +76,13 @@ def test_postgres_statements_number_their_parameters() -> None:
         assert "?" not in statement.sql
         assert f"${len(statement.params)}" in statement.sql
         assert f"${len(statement.params) + 1}" not in statement.sql
+
+
+async def test_the_time_to_follow_up_is_exact_below_the_second(storage: Storage) -> None:
+    """Raised at .999999 of a second, followed up 329.250002 s later: 329.25 s to the
+    millisecond on both backends (SQLite's own rounding of fractions is kept out of it)."""
+    raised = day(1).replace(microsecond=999_999)
+    fid = await alerted(storage, "s1", "nick", raised)
+    await followed(storage, fid, raised, timedelta(seconds=329, microseconds=250_002))
+    report = await build_report(storage, query(), now=NOW)
+    assert report.followup.total is not None and report.followup.total.median_wait == 329.25
