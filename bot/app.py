@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
+from bot.conversation.budget import Budget
 from bot.conversation.dispatch import Dispatcher
 from bot.conversation.inbox import Inbox
 from bot.conversation.runtime import Runtime
@@ -51,7 +52,11 @@ async def services(settings: Settings) -> AsyncIterator[Services]:
         )
         queues = os.environ.get(BENCH_NO_QUEUES) != "1"
         if queues:
-            runtime.sender = Sender(storage, runtime.adapters, on_sent=runtime.record_delivery)
+            budgets = {"telegram": Budget(settings.telegram.rate_limit.limits()),
+                       "slack": Budget(settings.slack.rate_limit.limits())}  # fmt: skip
+            runtime.sender = Sender(
+                storage, runtime.adapters, budgets, on_sent=runtime.record_delivery
+            )
         else:
             log.warning("%s=1: inbox and outbox off (a benchmark's baseline)", BENCH_NO_QUEUES)
         dispatcher = Dispatcher(runtime, storage, settings.surveys)

@@ -115,15 +115,18 @@ class DeliveryError(Exception):
     """Raised by ``Adapter.send`` when a message could not be delivered.
 
     ``permanent`` means retrying cannot help (blocked bot, unknown user);
-    ``retry_after`` is the platform's flood-control wait in seconds, when it gave one.
+    ``retry_after`` is the platform's flood-control wait in seconds, when it gave one, and
+    ``scope`` what that wait concerns: the one chat, or every call to the platform.
     """
 
     def __init__(
-        self, message: str, *, permanent: bool = False, retry_after: float | None = None
-    ) -> None:
+        self, message: str, *, permanent: bool = False, retry_after: float | None = None,
+        scope: Literal["chat", "platform"] = "chat",
+    ) -> None:  # fmt: skip
         super().__init__(message)
         self.permanent = permanent
         self.retry_after = retry_after
+        self.scope = scope
 
 
 _PAYLOAD = re.compile(r"^sb1:([A-Za-z0-9_-]{8,24}):(\d{1,3}):([A-Za-z0-9_-]{1,16})$")

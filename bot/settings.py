@@ -20,7 +20,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
-from bot.conversation.config import InboxConfig, SurveysConfig
+from bot.conversation.config import InboxConfig, SlackRateLimit, SurveysConfig, TelegramRateLimit
 from bot.conversation.config import MilestoneEvent as MilestoneEvent
 from bot.conversation.webhooks import WebhooksConfig
 
@@ -56,6 +56,7 @@ class TelegramConfig(_Section):
     api_base_url: str = "https://api.telegram.org/bot"
     webhook_url: str | None = None
     bot_username: str | None = None  # for invite links; asked from getMe when unset
+    rate_limit: TelegramRateLimit = TelegramRateLimit()  # the sender's budget (0 = off)
 
 
 class SlackChannelConfig(_Section):
@@ -96,6 +97,7 @@ class SlackConfig(_Section):
     api_base_url: str = "https://slack.com/api/"
     threads: SlackThreadsConfig = SlackThreadsConfig()
     channels: dict[str, SlackChannelConfig] = Field(default_factory=dict)  # by channel id
+    rate_limit: SlackRateLimit = SlackRateLimit()  # the sender's budget (0 = off)
 
     def for_channel(self, channel_id: str) -> SlackThreadsConfig:
         """The thread-survey settings of one channel: its own over ``threads``."""

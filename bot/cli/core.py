@@ -226,10 +226,22 @@ CONFIG_TEMPLATE = """\
 flows_dir: flows
 storage: {url: "sqlite:///data/surveys.db"}      # or postgresql://user@host/db
 staff: {telegram: [], slack: []}                  # who may send surveys (user ids)
-telegram: {mode: polling, api_base_url: "https://api.telegram.org/bot", webhook_url: null}
+telegram:
+  mode: polling
+  api_base_url: "https://api.telegram.org/bot"
+  webhook_url: null
+  # What the bot sends, paced to Telegram's published limits (0 turns a limit off: a local Bot
+  # API server, paid broadcasts). Customers' replies go first; bulk sends (scheduled surveys,
+  # reminders, API requests) get what is left, and always at least `bulk_min_share`.
+  rate_limit:
+    {messages_per_second: 30, per_chat_per_second: 1, chat_burst: 3, group_per_minute: 20,
+     bulk_min_share: 0.2}
 slack:
   mode: socket
   api_base_url: "https://slack.com/api/"
+  # chat.postMessage: about 1/s per channel, several hundred a minute per workspace
+  rate_limit:
+    {messages_per_second: 5, per_channel_per_second: 1, channel_burst: 3, bulk_min_share: 0.2}
   # Support threads: staff add `reaction` to a customer's message (or use the "Send survey"
   # message shortcut) and `flow` is asked in its thread. `reaction: null` turns reactions off.
   threads: {flow: csat, reaction: white_check_mark, locale: null}

@@ -1,7 +1,7 @@
-"""The ``surveys:`` section of config.yaml: what the conversation layer is configured with
-(expiry, reminders, throttling, milestone events, send rates). It lives here, below
-:mod:`bot.settings`, so that the dispatcher takes its policy as a plain value and never reads
-the process settings."""
+"""The ``surveys:`` section of config.yaml and the platforms' ``rate_limit:`` budgets: what the
+conversation layer is configured with (expiry, reminders, throttling, milestone events, send
+rates). It lives here, below :mod:`bot.settings`, so that the dispatcher and the sender take
+their policy as plain values and never read the process settings."""
 
 from __future__ import annotations
 
@@ -9,12 +9,45 @@ from datetime import timedelta
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from bot.conversation.budget import Limits
 from bot.conversation.ratelimit import DEFAULT_RATES, SendRate
 from bot.survey.flow import Duration
 
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TelegramRateLimit(_Section):
+    """``telegram.rate_limit``: Telegram's published limits (core.telegram.org/bots/faq): about
+    30 messages per second to different chats, about 1 per second to one chat (short bursts
+    tolerated), at most 20 per minute to one group. 0 turns a limit off (a local Bot API
+    server, paid broadcasts with ``allow_paid_broadcast`` at up to 1,000/s, tests)."""
+
+    messages_per_second: float = Field(default=30, ge=0)
+    per_chat_per_second: float = Field(default=1, ge=0)
+    chat_burst: int = Field(default=3, ge=0)  # messages one chat may get at once
+    group_per_minute: float = Field(default=20, ge=0)
+    bulk_min_share: float = Field(default=0.2, ge=0, le=1)  # of each second, bulk's while it waits
+
+    def limits(self) -> Limits:
+        return Limits(self.messages_per_second, self.per_chat_per_second, self.chat_burst,
+                      self.group_per_minute, self.bulk_min_share)  # fmt: skip
+
+
+class SlackRateLimit(_Section):
+    """``slack.rate_limit``: chat.postMessage allows about 1 message per second per channel
+    (short bursts tolerated) and several hundred per minute per workspace; chat.update is
+    Tier 3 (50+ per minute). 0 turns a limit off."""
+
+    messages_per_second: float = Field(default=5, ge=0)
+    per_channel_per_second: float = Field(default=1, ge=0)
+    channel_burst: int = Field(default=3, ge=0)
+    bulk_min_share: float = Field(default=0.2, ge=0, le=1)
+
+    def limits(self) -> Limits:
+        return Limits(self.messages_per_second, self.per_channel_per_second,
+                      self.channel_burst, 0, self.bulk_min_share)  # fmt: skip
 
 
 class MilestoneEvent(_Section):

@@ -6,8 +6,8 @@ its chat — and the caller waits until then (or re-queues the job when that is 
 is conservative: slots are never handed out twice, even when callers book out of order.
 
 :class:`RateLimiter` is a pure scheduler over an injected clock (the dispatcher books survey
-sends and reminders with it); :class:`ChatPacer` is the same limiter waiting in place, for what
-an adapter posts on its own (replies and next questions, which never pass the dispatcher).
+sends and reminders with it). What the sender delivers is paced by its budget
+(:mod:`bot.conversation.budget`).
 
 Defaults follow the platforms' published guidance: Telegram about 30 messages/s per bot and
 1 message/s per chat; Slack about 1 message/s per channel.
@@ -15,12 +15,9 @@ Defaults follow the platforms' published guidance: Telegram about 30 messages/s 
 
 from __future__ import annotations
 
-import asyncio
 import math
-import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -111,34 +108,3 @@ class RateLimiter:
             idle = [k for k, c in self._chats.items() if c.tat is None or c.tat <= now]
             for key in idle:
                 del self._chats[key]
-
-
-_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
-_CHAT = "chat"
-
-
-class ChatPacer:
-    """About ``per_second`` posts per chat, ``burst`` at once (None: no limit), over a
-    monotonic clock. Each caller books its slot before sleeping, so concurrent posts to one
-    chat queue up in order."""
-
-    def __init__(
-        self,
-        per_second: float | None = 1.0,
-        burst: int = 3,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-    ) -> None:
-        rate = SendRate(per_chat_per_second=per_second, per_chat_burst=burst)
-        self._limiter = RateLimiter({_CHAT: rate} if per_second else {})
-        self.clock, self.sleep = clock, sleep
-
-    def book(self, chat: str) -> float:
-        """Seconds to wait before posting to ``chat`` (the slot is taken)."""
-        now = _EPOCH + timedelta(seconds=self.clock())
-        return (self._limiter.book(_CHAT, chat, now) - now).total_seconds()
-
-    async def wait(self, chat: str) -> None:
-        delay = self.book(chat)
-        if delay > 0:
-            await self.sleep(delay)

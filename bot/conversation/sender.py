@@ -6,9 +6,15 @@ the sender; after a crash the rows are still there and any process's sender deli
 least once: a repeated question is harmless, its buttons name their question). Rows are
 claimed per chat in order (one in flight per chat), interactive lane before bulk.
 
+Every message goes out under its platform's :class:`~bot.conversation.budget.Budget` (the
+platform's limits; interactive before bulk, bulk never starved). Bulk rows are claimed only as
+fast as the budget can send them, so claimed rows never sit out their lease and an interactive
+row always finds room. A 429 pauses the chat it concerns (or the platform) in the budget and
+the row is sent again at exactly the moment the platform named.
+
 What each row's body is: :mod:`bot.conversation.owed`. A permanent delivery
 error (blocked bot, unknown chat) makes the row dead with the reason; a temporary one is
-retried after the platform's Retry-After or a backoff.
+retried after a backoff.
 """
 
 from __future__ import annotations
@@ -16,12 +22,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from bot import metrics
 from bot.chat import Adapter, DeliveryError, Inbound, Prompt, Settled
+from bot.conversation.budget import BUDGETED, Budget, Lane
 from bot.conversation.worker import ClaimLoop
 from storage.base import OutboxMessage, Storage, utcnow
 
@@ -46,13 +54,16 @@ async def send_now(adapter: Adapter, message: OutboxMessage) -> str | None:
 class Sender:
     storage: Storage
     adapters: dict[str, Adapter]
-    concurrency: int = 32
+    budgets: dict[str, Budget] = field(default_factory=dict)  # by platform; none = no limit
+    concurrency: int = 64
     lease: timedelta = timedelta(seconds=15)  # a crashed sender's rows come back after this
     poll: float = 1.0
     clock: Callable[[], datetime] = utcnow
     # told of every delivery (the runtime records the question a session was last shown)
     on_sent: Callable[[OutboxMessage, str | None], Awaitable[None]] | None = None
     _loop: ClaimLoop[OutboxMessage] = field(init=False, repr=False)
+    _bulk: int = field(init=False, default=0)  # bulk rows this sender holds
+    _timers: set[asyncio.TimerHandle] = field(init=False, default_factory=set, repr=False)
 
     def __post_init__(self) -> None:
         self._loop = ClaimLoop("sender", self._claim, self._deliver, self.concurrency, self.poll)
@@ -69,21 +80,54 @@ class Sender:
         self._loop.start()
 
     async def stop(self) -> None:
+        for timer in self._timers:
+            timer.cancel()
         await self._loop.stop()
 
     async def run(self, stop: asyncio.Event) -> None:
         await self._loop.run(stop)
 
-    async def _claim(self, limit: int) -> list[OutboxMessage]:
-        return await self.storage.outbox_claim(limit, self.lease, self.clock())
+    # claiming ----------------------------------------------------------------------------
+    def bulk_room(self) -> int:
+        """How many more bulk rows to hold: what the slowest budget sends in a third of the
+        lease at bulk's guaranteed share, so a held row goes out long before its lease ends."""
+        horizon = self.lease.total_seconds() / 3
+        room = self.concurrency
+        for budget in self.budgets.values():
+            limits = budget.limits
+            if limits.per_second > 0:
+                share = max(limits.bulk_min_share, 0.05) * budget.bulk_per_second
+                room = min(room, max(1, math.floor(share * horizon)))
+        return max(0, room - self._bulk)
 
+    async def _claim(self, limit: int) -> list[OutboxMessage]:
+        now, bulk_room = self.clock(), self.bulk_room()
+        if bulk_room >= limit:  # one claim, interactive rows first
+            rows = await self.storage.outbox_claim(limit, self.lease, now)
+        else:
+            rows = await self.storage.outbox_claim(limit, self.lease, now, lanes=("interactive",))
+            room = min(limit - len(rows), bulk_room)
+            if room > 0:
+                rows += await self.storage.outbox_claim(room, self.lease, now, lanes=("bulk",))
+        self._bulk += sum(1 for row in rows if row.lane == "bulk")
+        return rows
+
+    # delivering --------------------------------------------------------------------------
     async def _deliver(self, message: OutboxMessage) -> None:
+        try:
+            await self._deliver_one(message)
+        finally:
+            if message.lane == "bulk":
+                self._bulk -= 1
+
+    async def _deliver_one(self, message: OutboxMessage) -> None:
         assert message.id is not None
         adapter = self.adapters.get(message.address.platform)
+        budget = self.budgets.get(message.address.platform)
         try:
             if adapter is None:
                 raise DeliveryError(f"{message.address.platform} is not connected")
-            message_id = await self._send(adapter, message)
+            message_id = await self._budgeted(adapter, budget, message)
         except DeliveryError as exc:
             await self._failed(message, exc, exc.permanent, exc.retry_after)
             return
@@ -97,6 +141,31 @@ class Sender:
                 await self.on_sent(message, message_id)
         except Exception as exc:  # the lease runs out and it is sent again: harmless
             log.debug("could not mark outbox message %s sent: %r", message.id, exc)
+
+    async def _budgeted(
+        self, adapter: Adapter, budget: Budget | None, message: OutboxMessage
+    ) -> str | None:
+        """Send under the budget. A 429 pauses what it concerns; while the wait it names ends
+        well inside the lease, the row waits for it here and goes again (no attempt spent)."""
+        lane: Lane = "bulk" if message.lane == "bulk" else "interactive"
+        patience = self.lease.total_seconds() / 2
+        started = asyncio.get_running_loop().time()
+        while True:
+            if budget is not None:
+                await budget.acquire(lane, message.chat, group=_group(message))
+            token = BUDGETED.set(budget is not None)
+            try:
+                return await self._send(adapter, message)
+            except DeliveryError as exc:
+                if exc.retry_after is None or budget is None:
+                    raise
+                budget.pause(None if exc.scope == "platform" else message.chat, exc.retry_after)
+                waited = asyncio.get_running_loop().time() - started
+                if exc.permanent or waited + exc.retry_after > patience:
+                    raise
+                log.info("outbox message %s: %s", message.id, exc)
+            finally:
+                BUDGETED.reset(token)
 
     async def _send(self, adapter: Adapter, message: OutboxMessage) -> str | None:
         return await send_now(adapter, message)
@@ -117,5 +186,22 @@ class Sender:
             wait = retry_after or BACKOFF[min(message.attempts, len(BACKOFF)) - 1]
             await self.storage.outbox_retry(message.id, self.clock() + timedelta(seconds=wait),
                                             error)  # fmt: skip
+            self._wake_after(wait)
         except Exception as store_exc:  # the lease runs out and it comes back
             log.debug("could not record outbox failure %s: %r", message.id, store_exc)
+
+    def _wake_after(self, seconds: float) -> None:
+        """Look again the moment a retry comes due (not at the next poll)."""
+
+        def fire() -> None:
+            self._timers.discard(timer)
+            self.wake()
+
+        timer = asyncio.get_running_loop().call_later(seconds, fire)
+        self._timers.add(timer)
+
+
+def _group(message: OutboxMessage) -> bool:
+    """A Telegram group or supergroup (negative chat id): it has a per-minute limit."""
+    chat_id = message.address.chat_id or ""
+    return message.address.platform == "telegram" and chat_id.startswith("-")

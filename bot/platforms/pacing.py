@@ -1,5 +1,5 @@
-"""Recently seen delivery ids, for adapters whose platform redelivers (the per-chat posting
-pace lives with the other send rates: :class:`bot.conversation.ratelimit.ChatPacer`)."""
+"""Recently seen delivery ids, for adapters whose platform redelivers (the posting pace is
+the sender's: :mod:`bot.conversation.budget`)."""
 
 from __future__ import annotations
 

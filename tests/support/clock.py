@@ -55,3 +55,27 @@ class TimedAdapter(RecordingAdapter):
         self.times.append(self.clock())
         self.delivered.set()
         return sent
+
+
+@dataclass
+class ManualClock:
+    """A monotonic clock (seconds) that moves only when the test says: ``clock.advance(1.5)``.
+    ``clock.sleep(s)`` waits until the test has moved the clock ``s`` seconds on, so a budget
+    or timer driven by it acts exactly when the test decides, never on the wall clock."""
+
+    now: float = 1000.0
+    _moved: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+        self._moved.set()
+        self._moved = asyncio.Event()
+
+    async def sleep(self, seconds: float) -> None:
+        until = self.now + seconds
+        while self.now < until - 1e-9:
+            await self._moved.wait()
+        await asyncio.sleep(0)

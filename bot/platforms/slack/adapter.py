@@ -3,8 +3,10 @@
 settled with ``chat.update``, notices go to the person who acted as ephemeral messages.
 
 Every Web API call goes to ``slack.api_base_url`` through one AsyncWebClient that retries
-HTTP 429 after Retry-After (slack-sdk's AsyncRateLimitErrorRetryHandler); posts are paced per
-channel (about 1 message/s with short bursts).
+HTTP 429 after Retry-After (slack-sdk's AsyncRateLimitErrorRetryHandler), except for the
+sender's calls: the pace of posts and updates is the sender's budget (``slack.rate_limit``),
+where a 429 pauses the workspace and the sender posts again when Slack said. Nothing here
+waits before a call, so an interaction's ack and its notice never queue behind sends.
 
 An interaction (click, command, message) under way is registered with :meth:`SlackAdapter.begin`;
 its ``ref`` travels in the Inbound so that ``acknowledge`` can release the listener that waits
@@ -30,7 +32,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.chat import Address, DeliveryError, Inbound, Platform, Prompt, Sent, Settled
-from bot.conversation.ratelimit import ChatPacer
+from bot.conversation.budget import BUDGETED
 from bot.platforms.slack import blocks as render
 from bot.platforms.slack.blocks import Profile
 
@@ -48,6 +50,14 @@ def delivery_error(exc: SlackApiError) -> DeliveryError:
     return render.delivery_error(error, response.status_code, dict(response.headers or {}))
 
 
+class _RateLimitRetry(AsyncRateLimitErrorRetryHandler):
+    """slack-sdk's 429 retry, except under the sender's budget: there the 429 surfaces as a
+    DeliveryError and the budget pauses (Slack's method tiers are per workspace)."""
+
+    async def _can_retry_async(self, **kwargs: Any) -> bool:
+        return not BUDGETED.get() and await super()._can_retry_async(**kwargs)
+
+
 @dataclass
 class _Interaction:
     """What the adapter needs while the runtime handles one click, command or message."""
@@ -59,9 +69,8 @@ class _Interaction:
 class SlackAdapter:
     platform: Platform = "slack"
 
-    def __init__(self, client: AsyncWebClient, pacer: ChatPacer | None = None) -> None:
+    def __init__(self, client: AsyncWebClient) -> None:
         self.client = client
-        self.pacer = pacer or ChatPacer()
         self._dms: dict[str, str] = {}
         self._profiles: dict[str, tuple[float, Profile]] = {}
         self._interactions: dict[str, _Interaction] = {}
@@ -182,7 +191,6 @@ class SlackAdapter:
     async def _post(
         self, channel: str, text: str, blocks: list[JSON], thread_ts: str | None = None
     ) -> Any:
-        await self.pacer.wait(channel)
         return await self.client.chat_postMessage(
             channel=channel, text=text, blocks=blocks, thread_ts=thread_ts,
             unfurl_links=False, unfurl_media=False,
@@ -219,7 +227,7 @@ class SlackAdapter:
 
 
 def _retry_handlers() -> list[Any]:
-    return [AsyncConnectionErrorRetryHandler(), AsyncRateLimitErrorRetryHandler(max_retry_count=2)]
+    return [AsyncConnectionErrorRetryHandler(), _RateLimitRetry(max_retry_count=2)]
 
 
 def make_client(token: str, api_base_url: str) -> AsyncWebClient:

@@ -263,7 +263,8 @@ def delivery_error(error: str, status: int, headers: dict[str, Any]) -> Delivery
             retry_after = float(raw)
         except (TypeError, ValueError):
             retry_after = 1.0
-        return DeliveryError(f"Slack rate limit (retry after {raw} s)", retry_after=retry_after)
+        return DeliveryError(f"Slack rate limit (retry after {raw} s)", retry_after=retry_after,
+                             scope="platform")  # fmt: skip
     if error in PERMANENT:
         return DeliveryError(f"{PERMANENT[error]} (Slack: {error})", permanent=True)
     return DeliveryError(f"Slack error: {error}")

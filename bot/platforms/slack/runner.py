@@ -4,7 +4,8 @@ Only ``bot/platforms/slack/`` imports ``slack_sdk``. The pieces:
 :mod:`~bot.platforms.slack.socket` and :mod:`~bot.platforms.slack.http` (the edges: a payload
 goes into the inbox before Slack is acknowledged), :mod:`~bot.platforms.slack.raw` (pure event
 ids and ordering keys), :mod:`~bot.platforms.slack.listeners` (what a stored payload becomes),
-:mod:`~bot.platforms.slack.adapter` (the Adapter: Web API calls, pacing, interactions) and
+:mod:`~bot.platforms.slack.adapter` (the Adapter: Web API calls, interactions; the
+pace is the sender's budget) and
 :mod:`~bot.platforms.slack.blocks` (pure Block Kit rendering and payload parsing).
 """
 
@@ -18,7 +19,6 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.app import Services
 from bot.chat import Adapter
-from bot.conversation.ratelimit import ChatPacer
 from bot.platforms.slack.adapter import SlackAdapter, delivery_error, make_client
 from bot.platforms.slack.http import events_router
 from bot.platforms.slack.listeners import Listeners
@@ -40,9 +40,7 @@ class SlackRunner:
         settings = svc.settings
         self.svc = svc
         self.mode = settings.slack.mode
-        rate = settings.surveys.send_rates.get("slack")
-        pacer = ChatPacer(rate.per_chat_per_second if rate else 1.0)
-        self.slack = SlackAdapter(client, pacer)
+        self.slack = SlackAdapter(client)
         self.adapter: Adapter = self.slack
         secret = settings.slack_signing_secret
         app_token = settings.slack_app_token

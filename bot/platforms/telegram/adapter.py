@@ -9,9 +9,7 @@ their text is stored and logged, so the bot token is cut out of it.
 from __future__ import annotations
 
 import logging
-import warnings
 from collections import OrderedDict
-from datetime import timedelta
 
 from telegram import (
     Bot,
@@ -30,9 +28,9 @@ from telegram.error import (
     RetryAfter,
     TelegramError,
 )
-from telegram.warnings import PTBDeprecationWarning
 
 from bot.chat import Address, DeliveryError, Inbound, Platform, Prompt, Sent, Settled
+from bot.platforms.telegram.limits import retry_after_seconds
 from bot.platforms.telegram.render import alert_text, fit, render_prompt, settled_text
 
 log = logging.getLogger(__name__)
@@ -48,12 +46,8 @@ def redacted(exc: Exception, token: str) -> str:
 def delivery_error(exc: TelegramError, token: str = "") -> DeliveryError:
     """Telegram's refusal as the runtime's DeliveryError (permanent / retry_after); its text
     is stored with the session and logged, so the bot token is cut out of it."""
-    if isinstance(exc, RetryAfter):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", PTBDeprecationWarning)
-            wait = exc.retry_after
-        seconds = wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
-        return DeliveryError(f"telegram flood control: {exc}", retry_after=seconds)
+    if isinstance(exc, RetryAfter):  # Telegram does not say which limit: the chat's
+        return DeliveryError(f"telegram flood control: {exc}", retry_after=retry_after_seconds(exc))
     if isinstance(exc, InvalidToken):
         return DeliveryError("telegram refused: the bot token was rejected", permanent=True)
     if isinstance(exc, Forbidden | BadRequest | ChatMigrated):

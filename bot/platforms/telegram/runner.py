@@ -4,7 +4,7 @@ registers the update handlers and polls (getUpdates) or serves the webhook route
 Only ``bot/platforms/telegram/`` imports ``telegram``. The pieces:
 :mod:`~bot.platforms.telegram.adapter` (the Adapter: prompts out, acks and edits),
 :mod:`~bot.platforms.telegram.updates` (updates in, per-user order),
-:mod:`~bot.platforms.telegram.limits` (flood control),
+:mod:`~bot.platforms.telegram.limits` (429 retries; the pace is the sender's budget),
 :mod:`~bot.platforms.telegram.webhook` (POST /telegram/webhook),
 :mod:`~bot.platforms.telegram.commands` (/start and /survey) and
 :mod:`~bot.platforms.telegram.render` (pure texts and keyboards).
@@ -24,7 +24,7 @@ from bot.app import Services
 from bot.chat import Adapter
 from bot.platforms.telegram.adapter import TelegramAdapter, redacted
 from bot.platforms.telegram.commands import Triggers
-from bot.platforms.telegram.limits import ChatRateLimiter
+from bot.platforms.telegram.limits import FloodRetry
 from bot.platforms.telegram.polling import Poller
 from bot.platforms.telegram.render import COMMANDS
 from bot.platforms.telegram.updates import TgApp, Updates
@@ -78,7 +78,7 @@ class TelegramRunner:
             .token(settings.telegram_token.get_secret_value())
             .base_url(base_url)
             .base_file_url(file_url)
-            .rate_limiter(ChatRateLimiter())
+            .rate_limiter(FloodRetry())  # 429s only: the sender's budget paces
             .updater(None)  # updates come through our inbox (polling.py, webhook.py)
         )
         self.application: TgApp = builder.build()

@@ -1,5 +1,5 @@
 """Pure Slack translation: prompts -> Block Kit within Slack's limits, `/survey` parsing, and
-the per-channel pacer and duplicate filter the adapter uses."""
+the duplicate filter the adapter uses."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 
 from bot.chat import Button, Prompt, Settled, encode_payload
-from bot.conversation.ratelimit import ChatPacer
 from bot.platforms.pacing import RecentIds
 from bot.platforms.slack.blocks import (
     CommandError,
@@ -133,40 +132,6 @@ def test_survey_command_without_arguments_means_usage(text: str) -> None:
 def test_survey_command_errors(text: str, message: str) -> None:
     with pytest.raises(CommandError, match=message.replace("?", r"\?")):
         parse_survey_command(text)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.slept.append(round(seconds, 6))
-        self.now += seconds
-
-
-async def test_pacer_lets_a_short_burst_through_then_one_message_per_second() -> None:
-    clock = Clock()
-    pacer = ChatPacer(per_second=1.0, burst=3, clock=clock, sleep=clock.sleep)
-    for _ in range(5):
-        await pacer.wait("D1")
-    assert clock.slept == [1.0, 1.0]  # messages 4 and 5 wait a second each
-    await pacer.wait("D2")  # another channel is not held up
-    assert clock.slept == [1.0, 1.0]
-    clock.now += 10  # after a quiet spell the burst is available again
-    for _ in range(3):
-        await pacer.wait("D1")
-    assert clock.slept == [1.0, 1.0]
-
-
-async def test_concurrent_posts_to_one_channel_get_successive_slots() -> None:
-    clock = Clock()
-    pacer = ChatPacer(per_second=1.0, burst=1, clock=clock)
-    assert [pacer.book("D1") for _ in range(3)] == [0.0, 1.0, 2.0]
-    assert ChatPacer(per_second=None, clock=clock).book("D1") == 0.0
 
 
 def test_recent_ids_forget_the_oldest() -> None:
