@@ -89,6 +89,15 @@ def _cell(per_second: float, burst: int = 1) -> _Cell | None:
     return _Cell(1.0 / (per_second * HEADROOM), max(1, burst)) if per_second > 0 else None
 
 
+def _group_cell(limits: Limits) -> _Cell:
+    """A group's per-minute limit with the chat's burst (a tap in a group owes an edit and the
+    next question at once): ``burst`` at once, then a pace slow enough that no minute ever
+    holds more than the limit (burst + 60 s / interval <= per minute)."""
+    per_minute = limits.group_per_minute * HEADROOM
+    burst = max(1, min(limits.chat_burst, int(per_minute) // 4))
+    return _Cell(60.0 / max(per_minute - burst, 1.0 / 60), burst)
+
+
 @dataclass(eq=False)
 class _Waiter:
     lane: Lane
@@ -211,7 +220,7 @@ class Budget:
             cells.append(self._chats[waiter.chat])
         if waiter.group and limits.group_per_minute > 0:
             if waiter.chat not in self._groups:
-                self._groups[waiter.chat] = _Cell(60.0 / (limits.group_per_minute * HEADROOM))
+                self._groups[waiter.chat] = _group_cell(limits)
             cells.append(self._groups[waiter.chat])
         return cells
 

@@ -102,9 +102,9 @@ class Sender:
 
     async def _claim(self, limit: int) -> list[OutboxMessage]:
         now, bulk_room = self.clock(), self.bulk_room()
-        if bulk_room >= limit:  # one claim, interactive rows first
-            rows = await self.storage.outbox_claim(limit, self.lease, now)
-        else:
+        if bulk_room >= min(limit, 8):  # one claim, interactive rows first (the usual case)
+            rows = await self.storage.outbox_claim(min(limit, bulk_room), self.lease, now)
+        else:  # bulk near its cap: interactive rows, then what bulk may still hold
             rows = await self.storage.outbox_claim(limit, self.lease, now, lanes=("interactive",))
             room = min(limit - len(rows), bulk_room)
             if room > 0:

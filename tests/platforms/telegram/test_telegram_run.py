@@ -189,6 +189,8 @@ async def test_surveybot_run_completes_every_flow_in_three_languages_across_kill
         async with site.running():
             # 3. ... the comment typed during the outage is answered after the restart
             done = await rasa_in_group.receives(wait)
+            if done["text"] == comment["text"]:  # at least once: killed before it recorded
+                done = await rasa_in_group.receives(wait)  # the send; a repeat is harmless
             assert done["text"].startswith("Rasa, Dėkojame! Jūsų atsiliepimas")
             # 2. ... Eleni taps the keyboard the killed process sent, then comments
             await eleni.taps(nps_el, "9")
