@@ -239,9 +239,9 @@ telegram:
 slack:
   mode: socket
   api_base_url: "https://slack.com/api/"
-  # chat.postMessage: about 1/s per channel, several hundred a minute per workspace
+  # chat.postMessage: about 1/s per channel; no published workspace-wide figure
   rate_limit:
-    {messages_per_second: 5, per_channel_per_second: 1, channel_burst: 3, bulk_min_share: 0.2}
+    {messages_per_second: 20, per_channel_per_second: 1, channel_burst: 3, bulk_min_share: 0.2}
   # Support threads: staff add `reaction` to a customer's message (or use the "Send survey"
   # message shortcut) and `flow` is asked in its thread. `reaction: null` turns reactions off.
   threads: {flow: csat, reaction: white_check_mark, locale: null}
