@@ -8,8 +8,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
+from bot.conversation.alerts import Alerts, check_alerts
 from bot.conversation.budget import Budget
 from bot.conversation.dispatch import Dispatcher
+from bot.conversation.followup_desk import FollowupDesk
 from bot.conversation.inbox import Inbox
 from bot.conversation.runtime import Runtime
 from bot.conversation.sender import Sender
@@ -35,6 +37,7 @@ class Services:
     dispatcher: Dispatcher
     inbox: Inbox = field(default_factory=Inbox)
     sender: Sender | None = None
+    desk: FollowupDesk | None = None  # the buttons on detractor alerts
 
 
 @asynccontextmanager
@@ -47,9 +50,9 @@ async def services(settings: Settings) -> AsyncIterator[Services]:
         for error in registry.load_all():
             log.error("%s", error)
         hooks = WebhookEvents(settings.webhooks) if settings.webhooks.endpoints else None
-        runtime = Runtime(
-            registry, storage, default_expiry=settings.surveys.expires_after, webhooks=hooks
-        )
+        alerts = Alerts(settings.alerts) if settings.alerts else None
+        runtime = Runtime(registry, storage, default_expiry=settings.surveys.expires_after,
+                          webhooks=hooks, alerts=alerts)  # fmt: skip
         queues = os.environ.get(BENCH_NO_QUEUES) != "1"
         if queues:
             budgets = {"telegram": Budget(settings.telegram.rate_limit.limits()),
@@ -59,8 +62,19 @@ async def services(settings: Settings) -> AsyncIterator[Services]:
             )
         else:
             log.warning("%s=1: inbox and outbox off (a benchmark's baseline)", BENCH_NO_QUEUES)
+        staff = {"telegram": {str(i) for i in settings.staff.telegram},
+                 "slack": set(settings.staff.slack)}  # fmt: skip
+        wake = runtime.sender.wake if runtime.sender is not None else None
+        desk = FollowupDesk(storage, staff, runtime.adapters, hooks, wake)
         dispatcher = Dispatcher(runtime, storage, settings.surveys)
         inbox = Inbox(storage if queues else None, settings.inbox)
-        yield Services(settings, storage, registry, runtime, dispatcher, inbox, runtime.sender)
+        yield Services(settings, storage, registry, runtime, dispatcher, inbox, runtime.sender,
+                       desk)  # fmt: skip
     finally:
         await storage.close()
+
+
+def alert_problems(svc: Services) -> list[str]:
+    """What is wrong with ``alerts:`` given the flows loaded and the platforms that run."""
+    flows = {fid: flow for fid in svc.registry.ids() if (flow := svc.registry.get(fid))}
+    return check_alerts(svc.settings.alerts, flows, svc.settings.platforms())

@@ -58,6 +58,19 @@ class Prompt(_Frozen):
         return (*answers, self.skip) if self.skip is not None else answers
 
 
+class Card(_Frozen):
+    """A message to staff, never to a customer (a detractor alert): a title, lines of text and
+    buttons. Posted once, then edited in place as things change (``Adapter.edit_card``)."""
+
+    title: str
+    lines: tuple[str, ...] = ()
+    rows: tuple[tuple[Button, ...], ...] = ()
+
+    @property
+    def text(self) -> str:
+        return "\n".join((self.title, *self.lines))
+
+
 class Settled(_Frozen):
     """A tapped question once it has its answer, shown in place of the message with buttons:
     the question as it was asked and the answer line ("Your answer: 9"), kept apart so that
@@ -87,6 +100,7 @@ class Inbound(_Frozen):
     user_name: str | None = None
     ref: str | None = None  # opaque adapter handle (callback query id, response_url, ...)
     thread_id: str | None = None  # the Slack thread / Telegram topic it happened in
+    reply_to: str | None = None  # the bot's message this one replies to (Telegram's replies)
     # typed in a thread where people also talk among themselves (a Slack support thread):
     # it answers only a question that waits for typed text, and is otherwise left alone
     ambient: bool = False
@@ -149,6 +163,32 @@ def decode_payload(payload: str | None) -> tuple[str, int, str] | None:
     return match[1], int(match[2]), match[3]
 
 
+# An alert's buttons: sf1:<session id>:<follow-up id>:<action>. The session id (unguessable)
+# must match the follow-up's, so a payload made up elsewhere names nothing.
+FollowupAction = Literal["own", "done"]
+_FOLLOWUP = re.compile(r"^sf1:([A-Za-z0-9_-]{8,24}):(\d{1,12}):(own|done)$")
+
+
+def encode_followup(session_id: str, followup_id: int, action: FollowupAction) -> str:
+    payload = f"sf1:{session_id}:{followup_id}:{action}"
+    if not _FOLLOWUP.match(payload) or len(payload.encode()) > 64:
+        raise ValueError(f"payload does not fit: {payload!r}")
+    return payload
+
+
+def is_followup(payload: str | None) -> bool:
+    """Whether a button press belongs to an alert (not to a survey): by its prefix."""
+    return bool(payload) and str(payload).startswith("sf1:")
+
+
+def decode_followup(payload: str | None) -> tuple[str, int, FollowupAction] | None:
+    """``(session_id, followup_id, action)`` or None for anything malformed."""
+    match = _FOLLOWUP.match(payload or "")
+    if not match:
+        return None
+    return match[1], int(match[2]), "own" if match[3] == "own" else "done"
+
+
 @runtime_checkable
 class Adapter(Protocol):
     """What the runtime asks of a chat platform. Adapters only translate: incoming platform
@@ -170,3 +210,11 @@ class Adapter(Protocol):
 
     async def locale_of(self, address: Address) -> str | None:
         """The customer's language as the platform knows it (e.g. "el-GR"), if it does."""
+
+    async def post_card(self, address: Address, card: Card) -> Sent:
+        """Post a staff card (an alert) in a channel or group (topic, thread); raise
+        :class:`DeliveryError` when it cannot."""
+
+    async def edit_card(self, address: Address, message_id: str, card: Card) -> None:
+        """Replace a posted card in place (Telegram editMessageText, Slack chat.update).
+        "Not modified" is not an error; anything else raises :class:`DeliveryError`."""

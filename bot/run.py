@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 import uvicorn
 from rich.console import Console
 
-from bot.app import Services, services
+from bot.app import Services, alert_problems, services
 from bot.chat import Address
 from bot.conversation.reload import watch_flows
 from bot.conversation.runtime import UnknownFlow
@@ -69,6 +69,9 @@ async def run(settings: Settings, *, runners: RunnerFactory = platform_runners) 
         loop.add_signal_handler(sig, stop.set)
     try:
         async with services(settings) as svc:
+            problems = alert_problems(svc)
+            if problems:  # found at start as by `surveybot validate`
+                raise ConfigError("; ".join(problems))
             await _serve(svc, stop, runners(svc))
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -20,6 +20,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
+from bot.conversation.alerts import AlertRule
 from bot.conversation.config import InboxConfig, SlackRateLimit, SurveysConfig, TelegramRateLimit
 from bot.conversation.config import MilestoneEvent as MilestoneEvent
 from bot.conversation.webhooks import WebhooksConfig
@@ -141,6 +142,7 @@ class Settings(BaseSettings):
     surveys: SurveysConfig = SurveysConfig()
     inbox: InboxConfig = InboxConfig()
     webhooks: WebhooksConfig = WebhooksConfig()  # secrets: SURVEYBOT_WEBHOOK_SECRET_<NAME>
+    alerts: dict[str, AlertRule] = Field(default_factory=dict)  # detractor alerts, by name
 
     telegram_token: SecretStr | None = None
     telegram_webhook_secret: SecretStr | None = None
@@ -148,6 +150,11 @@ class Settings(BaseSettings):
     slack_app_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None
     api_token: SecretStr | None = None
+
+    def platforms(self) -> list[str]:
+        """The chat platforms that run: those whose token is set."""
+        tokens = {"telegram": self.telegram_token, "slack": self.slack_bot_token}
+        return [platform for platform, token in tokens.items() if token is not None]
 
     @classmethod
     def settings_customise_sources(

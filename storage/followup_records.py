@@ -68,6 +68,10 @@ class FollowupStore(Protocol):
 
     async def followups_of_session(self, session_id: str) -> list[Followup]: ...
 
+    async def followup_at(self, chat: str, message_id: str) -> Followup | None:
+        """The follow-up whose alert is the message ``message_id`` posted in ``chat``
+        (``slack:C…``, ``telegram:-100…``; in any of its forum topics)."""
+
     async def followup_posted(self, followup_id: int, message_id: str) -> None:
         """Remember the alert's platform message id (the one its updates edit)."""
 

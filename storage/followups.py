@@ -119,6 +119,13 @@ class FollowupMethods:
     async def followups_of_session(self, session_id: str) -> list[Followup]:
         return await self._select("WHERE session_id = ? ORDER BY id", session_id)
 
+    async def followup_at(self, chat: str, message_id: str) -> Followup | None:
+        found = await self._select(
+            "WHERE message_id = ? AND (destination = ? OR destination LIKE ?)",
+            message_id, chat, f"{chat}:%",
+        )  # fmt: skip
+        return found[0] if found else None
+
     async def followup_posted(self, followup_id: int, message_id: str) -> None:
         await self._write(
             self.dialect.sql("UPDATE followups SET message_id = ? WHERE id = ?"),

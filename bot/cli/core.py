@@ -35,6 +35,7 @@ from bot.cli.common import (
     setup_logging,
     unknown_flow_message,
 )
+from bot.conversation.alerts import check_alerts
 from bot.conversation.runtime import UnknownFlow
 from bot.reports.cells import safe_row
 from bot.settings import ConfigError, Settings
@@ -48,23 +49,30 @@ def validate_cmd(
     config: ConfigOpt = Path("config.yaml"),
 ) -> None:
     """Check flow files; list every problem as path:line:col (exit 1), or summarise each flow."""
-    targets = paths or [settings_from(config).flows_dir]
+    settings = None if paths else settings_from(config)  # the configured flows and alerts
+    targets = [settings.flows_dir] if settings is not None else list(paths or [])
     files = flow_files(targets)
     if not files:
         err.print(f"no flow files found in {', '.join(map(str, targets))}")
         raise typer.Exit(1)
     failed = False
+    flows: dict[str, Flow] = {}
     for path in files:
         flow, errors = load_flow(path)
         for error in errors:
             out.print(str(error), markup=False)
         if flow is not None:
+            flows[flow.id] = flow
             out.print(
                 f"{path}: ok — {flow.id} ({flow.name}): {len(flow.questions)} questions, "
                 f"locales {'/'.join(flow.locales)}, version {flow.version}",
                 markup=False,
             )
         failed |= bool(errors)
+    if settings is not None:  # the configured flows: the alert rules must fit them
+        for problem in check_alerts(settings.alerts, flows, settings.platforms()):
+            out.print(f"{config}: {problem}", markup=False)
+            failed = True
     raise typer.Exit(1 if failed else 0)
 
 
@@ -252,6 +260,12 @@ slack:
   channels: {}
 server: {host: 127.0.0.1, port: 8080}
 surveys: {expires_after: 72h, remind_after: 24h, throttle: 30d}
+# Detractor alerts (docs/alerts.md): a rule posts an alert with "I'll follow up" / "Resolved"
+# buttons to a Slack channel (slack:<channel ID>) or a Telegram group (telegram:<chat ID>):
+# alerts:
+#   detractors: {when: nps <= 6, to: "slack:C0123ABCD", locale: en}
+#   unhappy: {when: csat = no, to: "telegram:-1001234567890", topic: 42, locale: el}
+alerts: {}
 """
 
 

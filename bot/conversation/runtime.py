@@ -27,6 +27,7 @@ from bot.chat import (
     decode_payload,
 )
 from bot.conversation.addressee import refusal
+from bot.conversation.alerts import Alerts, alert_rows
 from bot.conversation.locks import KeyedLock
 from bot.conversation.owed import owed_for, record_prompted
 from bot.conversation.sender import Sender, send_now
@@ -64,6 +65,7 @@ class Runtime(Starting):
     # without a sender they are sent at once after the commit (lost if the process dies then).
     sender: Sender | None = None
     webhooks: WebhookEvents | None = None  # signed outgoing webhooks (owed with each commit)
+    alerts: Alerts | None = None  # detractor alerts to staff channels (owed with each commit)
     _sessions: KeyedLock[str] = field(default_factory=KeyedLock, repr=False)
     _flows: dict[tuple[str, str], Flow] = field(default_factory=dict, repr=False)
     # first questions being sent right now, by addressee: a reply racing the send waits for it
@@ -212,7 +214,8 @@ class Runtime(Starting):
         # text is not, so its event id is committed with the answer and checked.
         event_id = inbound.event_id if tap is None else None
         owed = owed_for(flow, session, step, inbound, now)
-        hooks = webhook_rows(self.webhooks, session, step, now)
+        hooks = [*webhook_rows(self.webhooks, session, step, now),
+                 *alert_rows(self.alerts, flow, session, step, now, inbound.user_name)]  # fmt: skip
         committed = await self.storage.commit(
             session.id,
             session.version,

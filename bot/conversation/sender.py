@@ -29,6 +29,8 @@ from datetime import datetime, timedelta
 
 from bot import metrics
 from bot.chat import Adapter, DeliveryError, Inbound, Prompt, Settled
+from bot.conversation.alert_delivery import deliver_alert
+from bot.conversation.alerts import KINDS as ALERT_KINDS
 from bot.conversation.budget import BUDGETED, Budget, Lane
 from bot.conversation.worker import ClaimLoop
 from storage.base import OutboxMessage, Storage, utcnow
@@ -168,6 +170,8 @@ class Sender:
                 BUDGETED.reset(token)
 
     async def _send(self, adapter: Adapter, message: OutboxMessage) -> str | None:
+        if message.kind in ALERT_KINDS:  # to staff: posted, then edited in place
+            return await deliver_alert(self.storage, adapter, message)
         return await send_now(adapter, message)
 
     async def _failed(

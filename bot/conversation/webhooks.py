@@ -27,12 +27,15 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from bot.chat import Address
 from bot.survey.engine import Answer, Step
 from bot.survey.flow import Duration
-from storage.base import OutboxMessage, SessionRecord
+from storage.base import Followup, OutboxMessage, SessionRecord
 
-EventType = Literal["answer.recorded", "survey.completed", "survey.expired"]
-EVENT_TYPES: tuple[str, ...] = ("answer.recorded", "survey.completed", "survey.expired")
+EventType = Literal["answer.recorded", "survey.completed", "survey.expired", "followup.updated"]
+EVENT_TYPES: tuple[str, ...] = (
+    "answer.recorded", "survey.completed", "survey.expired", "followup.updated"
+)  # fmt: skip
 HEADER = "Surveybot-Signature"
 KIND = "webhook"
 
@@ -132,10 +135,32 @@ class WebhookEvents:
             events.append(("answer.recorded", base | {"answer": _answer_data(answer)}))
         if status in ("completed", "expired"):
             events.append((f"survey.{status}", base))
-        return [row for kind, data in events for row in self._rows(kind, data, session, now)]
+        return [
+            row for kind, data in events
+            for row in self._rows(kind, data, session.address, session.flow_id, session.id, now)
+        ]  # fmt: skip
+
+    def followup_updated(
+        self, followup: Followup, change: str, now: datetime
+    ) -> list[OutboxMessage]:
+        """Rows for a follow-up change (``owned``, ``resolved``, ``noted``), to commit with it;
+        ``followup`` as it is after the change."""
+        data = {
+            "change": change,
+            "followup": followup.model_dump(mode="json", exclude={"change_id"}),
+        }
+        customer = Address(platform=followup.platform, user_id=followup.user_id)
+        return self._rows("followup.updated", data, customer, followup.flow_id,
+                          followup.session_id, now)  # fmt: skip
 
     def _rows(
-        self, kind: str, data: Mapping[str, object], session: SessionRecord, now: datetime
+        self,
+        kind: str,
+        data: Mapping[str, object],
+        customer: Address,
+        flow_id: str,
+        session_id: str,
+        now: datetime,
     ) -> list[OutboxMessage]:
         event_id = new_event_id()
         event = {"id": event_id, "type": kind, "created": int(now.timestamp()), "data": data}
@@ -143,14 +168,14 @@ class WebhookEvents:
         for name, endpoint in self.config.endpoints.items():
             if kind not in endpoint.events:
                 continue
-            if endpoint.flows is not None and session.flow_id not in endpoint.flows:
+            if endpoint.flows is not None and flow_id not in endpoint.flows:
                 continue
-            address = session.address.model_copy(
+            address = customer.model_copy(
                 update={"chat_id": f"webhook:{event_id}:{name}", "user_name": None}
             )
             body = json.dumps({"endpoint": name, "event": event}, ensure_ascii=False)
             rows.append(OutboxMessage(address=address, kind=KIND, body=body, created_at=now,
-                                      lane="webhook", session_id=session.id))  # fmt: skip
+                                      lane="webhook", session_id=session_id))  # fmt: skip
         return rows
 
 

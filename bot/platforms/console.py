@@ -16,7 +16,7 @@ import sys
 from rich.console import Console
 from rich.markup import escape
 
-from bot.chat import Address, Button, Inbound, Platform, Prompt, Sent, Settled
+from bot.chat import Address, Button, Card, Inbound, Platform, Prompt, Sent, Settled
 
 
 class ConsoleAdapter:
@@ -73,6 +73,16 @@ class ConsoleAdapter:
 
     async def locale_of(self, address: Address) -> str | None:
         return self.locale
+
+    async def post_card(self, address: Address, card: Card) -> Sent:
+        """A staff card on screen (alerts go to Slack or Telegram; this serves a preview)."""
+        self.console.print(f"[bold red]{escape(card.title)}[/bold red]")
+        for line in card.lines:
+            self.console.print(escape(line))
+        return Sent(chat_id=address.chat_id or address.user_id, message_id=str(next(self._ids)))
+
+    async def edit_card(self, address: Address, message_id: str, card: Card) -> None:
+        await self.post_card(address, card)  # a terminal cannot edit: the new state follows
 
 
 def read_line() -> str | None:

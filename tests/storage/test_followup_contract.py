@@ -63,6 +63,8 @@ async def test_an_alerted_answer_opens_one_followup_however_often_its_alert_goes
     assert (again.message_id, again.comment) == ("1718000000.000100",
                                                  "Nobody answered for two days")  # fmt: skip
     assert await storage.followups_of_session("s1") == [again]
+    assert await storage.followup_at("slack:C0STAFF", "1718000000.000100") == again  # a reply
+    assert await storage.followup_at("slack:C0OTHER", "1718000000.000100") is None
     assert await storage.followup_get(first.id + 1000) is None
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 
-from bot.chat import Address, DeliveryError, Inbound, Platform, Prompt, Sent, Settled
+from bot.chat import Address, Card, DeliveryError, Inbound, Platform, Prompt, Sent, Settled
 
 
 @dataclass
@@ -26,6 +26,7 @@ class RecordingAdapter:
     acks: list[tuple[Inbound, str | None]] = field(default_factory=list)
     fail_next: list[DeliveryError] = field(default_factory=list)
     transcript: list[tuple[str, Prompt | str]] = field(default_factory=list)  # user, shown
+    cards: dict[str, tuple[Address, Card]] = field(default_factory=dict)  # by message id
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     async def send(self, address: Address, prompt: Prompt) -> Sent:
@@ -46,6 +47,18 @@ class RecordingAdapter:
 
     async def locale_of(self, address: Address) -> str | None:
         return self.locale
+
+    async def post_card(self, address: Address, card: Card) -> Sent:
+        if self.fail_next:
+            raise self.fail_next.pop(0)
+        message_id = str(next(self._ids))
+        self.cards[message_id] = (address, card)
+        return Sent(chat_id=address.chat_id or address.user_id, message_id=message_id)
+
+    async def edit_card(self, address: Address, message_id: str, card: Card) -> None:
+        if message_id not in self.cards:
+            raise DeliveryError(f"no message {message_id}", permanent=True)
+        self.cards[message_id] = (address, card)
 
     # helpers for assertions
     def prompts(self, user_id: str | None = None) -> list[Prompt]:

@@ -31,10 +31,11 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from bot.chat import Address, DeliveryError, Inbound, Platform, Prompt, Sent, Settled
+from bot.chat import Address, Card, DeliveryError, Inbound, Platform, Prompt, Sent, Settled
 from bot.conversation.budget import BUDGETED
 from bot.platforms.slack import blocks as render
 from bot.platforms.slack.blocks import Profile
+from bot.platforms.slack.cards import card_message
 
 log = logging.getLogger(__name__)
 JSON = dict[str, Any]
@@ -88,6 +89,27 @@ class SlackAdapter:
         except NETWORK_ERRORS as exc:
             raise DeliveryError(f"Slack unreachable: {exc!r}") from exc
         return Sent(chat_id=str(response["channel"]), message_id=str(response["ts"]))
+
+    async def post_card(self, address: Address, card: Card) -> Sent:
+        text, blocks = card_message(card)
+        channel = address.chat_id or address.user_id
+        try:
+            response = await self._post(channel, text, blocks, address.thread_id)
+        except SlackApiError as exc:
+            raise delivery_error(exc) from exc
+        except NETWORK_ERRORS as exc:
+            raise DeliveryError(f"Slack unreachable: {exc!r}") from exc
+        return Sent(chat_id=str(response["channel"]), message_id=str(response["ts"]))
+
+    async def edit_card(self, address: Address, message_id: str, card: Card) -> None:
+        text, blocks = card_message(card)
+        channel = address.chat_id or address.user_id
+        try:
+            await self.client.chat_update(channel=channel, ts=message_id, text=text, blocks=blocks)
+        except SlackApiError as exc:
+            raise delivery_error(exc) from exc
+        except NETWORK_ERRORS as exc:
+            raise DeliveryError(f"Slack unreachable: {exc!r}") from exc
 
     async def settle(self, inbound: Inbound, settled: Settled) -> None:
         channel = self._channel_of(inbound)

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
-from bot.chat import Address, Inbound, RawEvent
+from bot.chat import Address, Inbound, RawEvent, is_followup
 from bot.conversation.credit import credited
 from bot.conversation.dispatch import Dispatcher
 from bot.conversation.runtime import UnknownFlow
@@ -47,6 +47,8 @@ class Listeners:
         registry: FlowRegistry,
         staff: Collection[str],
         threads: ThreadSurveys | None = None,  # surveys in support threads (✅, shortcut)
+        press: Callable[[Inbound], Awaitable[object]] | None = None,  # alert buttons
+        note: Callable[[Inbound], Awaitable[bool]] | None = None,  # replies to alerts
     ) -> None:
         self.slack = slack
         self.process_inbound = process_inbound  # Runtime.process: raises for the inbox
@@ -54,6 +56,8 @@ class Listeners:
         self.registry = registry
         self.staff = staff
         self.threads = threads
+        self.press = press
+        self.note = note
         self.in_flight = 0
 
     async def process(self, event: RawEvent) -> None:
@@ -74,7 +78,9 @@ class Listeners:
         elif command == "/skip":
             await self._hand_over(render.from_skip_command(payload))
         elif payload.get("type") == "block_actions":
-            await self._hand_over(render.from_click(payload))
+            click = render.from_click(payload)
+            alert = self.press is not None and is_followup(click.inbound.payload)
+            await self._hand_over(click, self.press if alert else None)
         elif payload.get("type") == "message_action" and payload.get("callback_id") == SHORTCUT_ID:
             shortcut = shortcut_trigger(payload)
             if shortcut is not None and self.threads is not None:
@@ -86,6 +92,9 @@ class Listeners:
                     await self.threads.trigger(reaction)
                 return
             incoming = render.from_message(payload) or from_thread_reply(payload)
+            if incoming is not None and self.note is not None and incoming.inbound.ambient:
+                if await self.note(incoming.inbound):
+                    return  # a note on a staff alert (a reply in its thread)
             if incoming is not None:
                 await self._hand_over(incoming)
         elif command is not None or payload.get("type") not in ("url_verification", None):
@@ -125,14 +134,19 @@ class Listeners:
             return unknown_flow(exc.flow_id, self.registry.ids(), language)
         return staff_reply(result, parsed.flow_id, f"<@{parsed.user_id}>", language)
 
-    async def _hand_over(self, incoming: render.Incoming) -> None:
-        """Give the runtime what the person did, with their locale and a handle on the
-        interaction (its response_url) for notices."""
+    async def _hand_over(
+        self,
+        incoming: render.Incoming,
+        to: Callable[[Inbound], Awaitable[object]] | None = None,
+    ) -> None:
+        """Give the runtime (or ``to``) what the person did, with their locale and a handle on
+        the interaction (its response_url) for notices."""
         ref, _ = self.slack.begin(incoming.channel, incoming.response_url)
         try:
             inbound = incoming.inbound
             locale = await self._locale(inbound.user_id)
-            await self.process_inbound(inbound.model_copy(update={"locale": locale, "ref": ref}))
+            handle = to or self.process_inbound
+            await handle(inbound.model_copy(update={"locale": locale, "ref": ref}))
         finally:
             self.slack.end(ref)
 

@@ -56,7 +56,8 @@ class SlackRunner:
         staff = frozenset(settings.staff.slack)
         self.listeners = Listeners(
             self.slack, svc.runtime.process, svc.dispatcher, svc.registry, staff,
-            ThreadSurveys(svc, self.slack, set(staff)),
+            ThreadSurveys(svc, self.slack, set(staff)), svc.desk.press if svc.desk else None,
+            svc.desk.note if svc.desk else None,
         )  # fmt: skip
         svc.inbox.processors["slack"] = self.listeners.process
         self._socket: SocketEdge | None = None

@@ -29,9 +29,16 @@ from telegram.error import (
     TelegramError,
 )
 
-from bot.chat import Address, DeliveryError, Inbound, Platform, Prompt, Sent, Settled
+from bot.chat import Address, Card, DeliveryError, Inbound, Platform, Prompt, Sent, Settled
 from bot.platforms.telegram.limits import retry_after_seconds
-from bot.platforms.telegram.render import alert_text, fit, render_prompt, settled_text
+from bot.platforms.telegram.render import (
+    Rendered,
+    alert_text,
+    fit,
+    render_card,
+    render_prompt,
+    settled_text,
+)
 
 log = logging.getLogger(__name__)
 BENIGN = ("message is not modified", "message to edit not found", "message can't be edited",
@@ -77,16 +84,27 @@ class TelegramAdapter:
                 self._languages.popitem(last=False)
 
     async def send(self, address: Address, prompt: Prompt) -> Sent:
-        rendered = render_prompt(prompt, address)
-        markup = None
-        if rendered.keyboard:
-            rows = [[InlineKeyboardButton(label, callback_data=data) for label, data in row]
-                    for row in rendered.keyboard]  # fmt: skip
-            markup = InlineKeyboardMarkup(rows)
+        return await self._send(address, render_prompt(prompt, address))
+
+    async def post_card(self, address: Address, card: Card) -> Sent:
+        return await self._send(address, render_card(card))
+
+    async def edit_card(self, address: Address, message_id: str, card: Card) -> None:
+        rendered = render_card(card)
         try:
-            chat_id = int(address.chat_id or address.user_id)
-        except ValueError:
-            raise DeliveryError(f"not a Telegram chat id: {address}", permanent=True) from None
+            await self.bot.edit_message_text(
+                rendered.html, chat_id=_chat(address), message_id=int(message_id),
+                parse_mode=ParseMode.HTML, reply_markup=_markup(rendered),
+                link_preview_options=LinkPreviewOptions(is_disabled=True),
+            )  # fmt: skip
+        except TelegramError as exc:
+            if isinstance(exc, BadRequest) and "not modified" in exc.message.lower():
+                return
+            raise delivery_error(exc, self.bot.token) from exc
+
+    async def _send(self, address: Address, rendered: Rendered) -> Sent:
+        markup = _markup(rendered)
+        chat_id = _chat(address)
         try:
             message = await self.bot.send_message(
                 chat_id, rendered.html, parse_mode=ParseMode.HTML, reply_markup=markup,
@@ -141,6 +159,19 @@ class TelegramAdapter:
         )
         await self.bot.send_message(chat_id, fit(text, 4096), reply_parameters=reply_to,
                                     message_thread_id=_topic(topic))  # fmt: skip
+
+
+def _markup(rendered: Rendered) -> InlineKeyboardMarkup | None:
+    rows = [[InlineKeyboardButton(label, callback_data=data) for label, data in row]
+            for row in rendered.keyboard]  # fmt: skip
+    return InlineKeyboardMarkup(rows) if rows else None
+
+
+def _chat(address: Address) -> int:
+    try:
+        return int(address.chat_id or address.user_id)
+    except ValueError:
+        raise DeliveryError(f"not a Telegram chat id: {address}", permanent=True) from None
 
 
 def _topic(thread_id: str | None) -> int | None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 
-from bot.chat import Address, Prompt
+from bot.chat import Address, Card, Prompt
 from bot.survey.texts import primary_language
 
 MAX_TEXT = 4096
@@ -79,6 +79,14 @@ def render_prompt(prompt: Prompt, address: Address) -> Rendered:
         for row in rows
         if row
     )
+    return Rendered(html=text, keyboard=keyboard)
+
+
+def render_card(card: Card) -> Rendered:
+    """A staff card: the title in bold, then its lines, then its buttons in rows."""
+    body = fit("\n".join(card.lines), MAX_TEXT - utf16_len(card.title) - 2)
+    text = f"<b>{html.escape(card.title, quote=False)}</b>\n{html.escape(body, quote=False)}"
+    keyboard = tuple(tuple((b.label, b.payload) for b in row) for row in card.rows if row)
     return Rendered(html=text, keyboard=keyboard)
 
 

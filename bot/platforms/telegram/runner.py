@@ -88,7 +88,9 @@ class TelegramRunner:
             svc.dispatcher, svc.registry, frozenset(settings.staff.telegram), self._bot_username
         )
         self._ready = False
-        self.updates = Updates(self.application, self.telegram, svc.runtime.process, self.triggers)
+        self.updates = Updates(self.application, self.telegram, svc.runtime.process, self.triggers,
+                               svc.desk.press if svc.desk else None,
+                               svc.desk.note if svc.desk else None)  # fmt: skip
         self.updates.register()
         svc.inbox.processors["telegram"] = self.updates.process
         self.poller = Poller(self.application.bot, svc.inbox.accept, ALLOWED_UPDATES)

@@ -29,7 +29,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot.chat import Inbound, RawEvent
+from bot.chat import Inbound, RawEvent, is_followup
 from bot.platforms.telegram.adapter import TelegramAdapter
 from bot.platforms.telegram.commands import Person, Triggers
 from bot.platforms.telegram.render import say
@@ -43,6 +43,14 @@ Handle = Callable[[Inbound], Awaitable[object]]
 def person(user: User) -> Person:
     return Person(id=user.id, first_name=user.first_name, language=user.language_code,
                   is_bot=user.is_bot, full_name=user.full_name)  # fmt: skip
+
+
+def _replied_to_bot(message: Message) -> str | None:
+    """The bot's message this one replies to, in a group (a note on an alert, perhaps)."""
+    replied = message.reply_to_message
+    if message.chat.type == ChatType.PRIVATE or replied is None or replied.from_user is None:
+        return None
+    return str(replied.message_id) if replied.from_user.is_bot else None
 
 
 def topic_of(message: object) -> str | None:
@@ -59,12 +67,20 @@ class Updates:
     Update and hands them on."""
 
     def __init__(
-        self, app: TgApp, telegram: TelegramAdapter, handle: Handle, triggers: Triggers
+        self,
+        app: TgApp,
+        telegram: TelegramAdapter,
+        handle: Handle,
+        triggers: Triggers,
+        press: Handle | None = None,  # the buttons of staff alerts (FollowupDesk.press)
+        note: Callable[[Inbound], Awaitable[bool]] | None = None,  # replies to alerts
     ) -> None:
         self.app = app
         self.telegram = telegram
         self.handle = handle
         self.triggers = triggers
+        self.press = press
+        self.note = note
 
     def register(self) -> None:
         app = self.app
@@ -152,8 +168,10 @@ class Updates:
             chat_id=None if message.chat.type == ChatType.PRIVATE else str(message.chat_id),
             event_id=f"tg:{update.update_id}", locale=user.language_code, text=message.text,
             message_id=str(message.message_id), user_name=user.first_name,
-            thread_id=topic_of(message),
+            thread_id=topic_of(message), reply_to=_replied_to_bot(message),
         )  # fmt: skip
+        if inbound.reply_to and self.note is not None and await self.note(inbound):
+            return  # a note on a staff alert, not a survey answer
         await self.handle(inbound)
 
     async def _on_tap(self, update: Update, context: Context) -> None:
@@ -174,4 +192,4 @@ class Updates:
             message_id=str(message.message_id) if message is not None else None,
             thread_id=topic_of(message),
         )  # fmt: skip
-        await self.handle(inbound)
+        await (self.press if self.press and is_followup(query.data) else self.handle)(inbound)
