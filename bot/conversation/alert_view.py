@@ -27,30 +27,33 @@ def when(moment: datetime | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else ""
 
 
-def who(platform: str, user_id: str | None, name: str | None) -> str:
-    """A person as staff will recognize them: a Slack mention, else the name and the ID."""
+def who(platform: str, user_id: str | None, name: str | None, shown_on: str = "slack") -> str:
+    """A person as staff will recognize them: a mention on a card in Slack (Slack shows the
+    name), else the name and the ID."""
     if user_id is None:
         return "—"
-    if platform == "slack":
+    if platform == "slack" and shown_on == "slack":
         return f"<@{user_id}>"
     return f"{name} ({platform} {user_id})" if name else f"{platform} {user_id}"
 
 
 def staff_member(ref: str | None, name: str | None) -> str:
-    """``slack:U123`` -> ``<@U123>``; ``telegram:42`` -> the name (or ``telegram 42``)."""
+    """``slack:U123`` -> ``<@U123>``; ``telegram:42`` -> the name (or ``telegram 42``). Staff
+    press the card where it is shown, so a Slack member is always shown in Slack."""
     platform, _, user_id = (ref or "").partition(":")
     return who(platform, user_id or None, name)
 
 
 def alert_card(followup: Followup) -> Card:
     loc = followup.locale
+    shown_on = followup.destination.partition(":")[0]
     assert followup.id is not None
     title = alert_text("title", loc, {"metric": METRICS.get(followup.metric, followup.metric),
                                       "score": score_label(followup)})  # fmt: skip
     lines = [
         alert_text("flow", loc, {"flow": followup.flow_id}),
         alert_text("customer", loc, {"who": who(followup.platform, followup.user_id,
-                                                followup.user_name)}),
+                                                followup.user_name, shown_on)}),
     ]  # fmt: skip
     if followup.agent:
         lines.append(alert_text("agent", loc, {"agent": followup.agent}))
@@ -74,8 +77,7 @@ def alert_card(followup: Followup) -> Card:
     if followup.note:
         lines.append(alert_text("note", loc, {"note": followup.note}))
     else:
-        platform = followup.destination.partition(":")[0]
-        lines.append(alert_text(f"note_hint_{platform}", loc))
+        lines.append(alert_text(f"note_hint_{shown_on}", loc))
     buttons: list[Button] = []
     if followup.owner is None and followup.resolved_at is None:
         buttons.append(
