@@ -3,7 +3,8 @@ however often the row is delivered) and posts the card; ``alert_update`` records
 carries, if any, and edits the posted card in place. Every delivery renders the follow-up as it
 is now, so the card a chat ends with shows the latest state whatever the order of changes.
 
-An alert already posted (a delivery repeated after a crash) is edited, not posted twice.
+An alert already posted (a delivery repeated after a crash) is edited, not posted twice. The
+alert of a customer erased (``surveybot erase``) before it went out is not posted.
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ async def deliver_alert(storage: Storage, adapter: Adapter, message: OutboxMessa
     body = json.loads(message.body)
     if message.kind == ALERT:
         opened = Followup.model_validate(body["followup"])
+        if await storage.get_session(opened.session_id) is None:  # erased meanwhile
+            log.info("alert %s: its customer was erased; not posted", message.id)
+            return None
         await storage.followup_put([opened])
         followup = await storage.followup_of(opened.session_id, opened.question_id)
     else:
