@@ -69,6 +69,9 @@ def surveybot_limits(mode: str) -> Limits:
         if mode == "off":
             limits.env = {f"SURVEYBOT_TELEGRAM__RATE_LIMIT__{k.upper()}": "0" for k in keys}
             limits.notes.append(f"limits off: telegram.rate_limit.{{{', '.join(keys)}}} = 0")
+            if surveys is not None and "send_rates" in _fields(surveys):  # the dispatcher's own
+                limits.env["SURVEYBOT_SURVEYS__SEND_RATES"] = json.dumps({"telegram": {}})
+                limits.notes.append("and surveys.send_rates.telegram: {} (the dispatcher's)")
     elif surveys is not None and "send_rates" in _fields(surveys):
         if mode == "off":
             limits.env["SURVEYBOT_SURVEYS__SEND_RATES"] = json.dumps({"telegram": {}})

@@ -202,7 +202,8 @@ class Adapter(Protocol):
 
     async def settle(self, inbound: Inbound, settled: Settled) -> None:
         """Replace the tapped message by the question and the chosen answer, without
-        buttons. Errors such as "message is not modified" are swallowed and logged."""
+        buttons. Errors such as "message is not modified" are swallowed and logged; the
+        platform's flood control (429) is raised as :class:`DeliveryError` for the sender."""
 
     async def acknowledge(self, inbound: Inbound, notice: str | None = None) -> None:
         """Answer what the person did. For a tap: the platform's ack (an alert or ephemeral

@@ -121,7 +121,11 @@ class SlackAdapter:
             await self.client.chat_update(
                 channel=channel, ts=inbound.message_id, text=fallback, blocks=blocks
             )
-        except (SlackApiError, *NETWORK_ERRORS) as exc:
+        except SlackApiError as exc:
+            if exc.response.status_code == 429:  # the sender pauses and updates again
+                raise delivery_error(exc) from exc
+            log.warning("chat.update of %s/%s failed: %s", channel, inbound.message_id, exc)
+        except NETWORK_ERRORS as exc:
             log.warning("chat.update of %s/%s failed: %s", channel, inbound.message_id, exc)
 
     async def acknowledge(self, inbound: Inbound, notice: str | None = None) -> None:

@@ -124,6 +124,8 @@ class TelegramAdapter:
                 settled_text(settled.text, name), chat_id=int(inbound.chat_id or inbound.user_id),
                 message_id=int(inbound.message_id),
             )  # fmt: skip
+        except RetryAfter as exc:  # the sender pauses the chat and edits again
+            raise delivery_error(exc, self.bot.token) from exc
         except TelegramError as exc:
             level = logging.INFO if _benign(exc) else logging.WARNING
             log.log(level, "could not edit message %s: %s", inbound.message_id, exc)
