@@ -123,5 +123,6 @@ def report_cmd(
 
 async def _report(settings: Settings, query: ReportQuery) -> tuple[Report, list[str]]:
     async with services(settings) as svc:
-        report = await build_report(svc.storage, query, svc.registry, now=query.now)
+        report = await build_report(svc.storage, query, svc.registry, now=query.now,
+                                    alerts=bool(svc.settings.alerts))  # fmt: skip
         return report, svc.registry.ids()

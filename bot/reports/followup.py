@@ -97,10 +97,13 @@ def _time(value: Any) -> datetime | None:
 
 
 def fmt_wait(seconds: float | None) -> str:
-    """A duration in its two largest units: ``42 s``, ``4 min 05 s``, ``1 h 05 min``,
-    ``2 d 03 h``; ``—`` for None."""
+    """A duration in its two largest units: ``4 min 05 s``, ``1 h 05 min``, ``2 d 03 h``;
+    seconds alone below a minute, with a tenth below ten (``0.4 s``, ``42 s``); ``—`` for
+    None."""
     if seconds is None:
         return "—"
+    if seconds < 9.95:
+        return f"{max(seconds, 0.0):.1f} s"
     whole = round(seconds)
     for i, (unit, size) in enumerate(UNITS[:-1]):
         if whole >= size:

@@ -136,7 +136,8 @@ def router(svc: Services) -> APIRouter:
     routes = APIRouter(tags=["report"], dependencies=[Depends(_authorizer(svc))])
 
     async def report_for(query: ReportQuery) -> Report:
-        return await build_report(svc.storage, query, svc.registry, now=query.now)
+        return await build_report(svc.storage, query, svc.registry, now=query.now,
+                                  alerts=bool(svc.settings.alerts))  # fmt: skip
 
     @routes.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def dashboard(

@@ -133,7 +133,8 @@ def test_the_unresolved_list_shows_who_what_and_how_long() -> None:
 
 
 def test_durations_read_in_their_two_largest_units() -> None:
-    cases = {0: "0 s", 42: "42 s", 59.6: "1 min 00 s", 245: "4 min 05 s", 3600: "1 h 00 min",
+    cases = {0: "0.0 s", 0.44: "0.4 s", 9.94: "9.9 s", 9.96: "10 s", 42: "42 s",
+             59.6: "1 min 00 s", 245: "4 min 05 s", 3600: "1 h 00 min",
              3900: "1 h 05 min", 183_600: "2 d 03 h"}  # fmt: skip
     assert {s: fmt_wait(s) for s in cases} == cases
 

@@ -129,15 +129,25 @@ def test_the_dashboard_shows_the_follow_up_section(month: Path) -> None:
 
 
 def test_with_nothing_alerted_the_section_is_one_line(workdir: Path) -> None:
-    table = surveybot(workdir, "report", "--period", "all")
-    assert table.count("Follow-up of negative answers") == 0  # no answers at all: one line
-    month_without = surveybot(workdir, "report", "-f", "csv", "--period", "all")
-    assert [r["text"] for r in csv.DictReader(io.StringIO(month_without))] == [
-        "Follow-up of negative answers: No negative answer was alerted in this period."
-    ]
-    (page,) = asyncio.run(fetch(workdir, "/?period=all"))
-    assert 'data-testid="followup-empty"' in page.text
+    """No alerts configured: the section says so; configured but nothing alerted in the
+    period: it says that. Never a row of zeros."""
+    not_configured = ("Follow-up of negative answers: No detractor alerts are configured "
+                      "(alerts: in config.yaml), so there is no follow-up to measure.")  # fmt: skip
+    rows = csv.DictReader(io.StringIO(surveybot(workdir, "report", "-f", "csv", *JUNE)))
+    assert [r["text"] for r in rows] == [not_configured]
+    (page,) = asyncio.run(fetch(workdir, f"/?{JUNE_QUERY}"))
+    assert "No detractor alerts are configured" in page.text
     assert 'data-testid="followup-table"' not in page.text
+
+    config = workdir / "config.yaml"
+    config.write_text(config.read_text(encoding="utf-8") + 'alerts:\n  detractors: {when: '
+                      '"nps <= 6", to: "slack:C0STAFF"}\n', encoding="utf-8")  # fmt: skip
+    data = json.loads(surveybot(workdir, "report", "-f", "json", *JUNE))
+    assert data["followup"]["alerts"] is True and data["followup"]["total"] is None
+    (page,) = asyncio.run(fetch(workdir, f"/?{JUNE_QUERY}"))
+    empty = page.text.split('data-testid="followup-empty">')[1].split("<")[0]
+    assert empty == "No negative answer was alerted in this period."
+    assert "0.0%" not in page.text
 
 
 async def fetch(workdir: Path, *paths: str) -> list[httpx.Response]:
