@@ -53,11 +53,11 @@ def _summary(q: ReportQuery, d: Dialect) -> Statement:
     params: list[Any] = []
     wait = d.seconds_between("f.created_at", "f.owned_at")
     sql = (
-        "WITH raised AS ("
+        "WITH raised AS MATERIALIZED ("
         " SELECT COALESCE(f.agent, '') AS agent, f.owner AS owner, f.resolved_at AS resolved_at,"
         f" CASE WHEN f.owner IS NOT NULL AND f.owned_at IS NOT NULL THEN {wait} END AS wait"
         f" FROM followups f WHERE {_filters(q, d, params)}),"
-        " ranked AS ("
+        " ranked AS MATERIALIZED ("
         " SELECT agent, wait,"
         " ROW_NUMBER() OVER (PARTITION BY agent ORDER BY wait) AS agent_rank,"
         " COUNT(*) OVER (PARTITION BY agent) AS agent_n,"
