@@ -42,6 +42,10 @@ Process = Callable[[RawEvent], Awaitable[None]]
 PRUNE_EVERY = timedelta(hours=1)  # how often handled events past retention are deleted
 
 
+async def _nothing() -> list[InboxEvent]:
+    return []
+
+
 def describe(exc: BaseException) -> str:
     """An error for the log and the quarantine list: class and first line, bounded."""
     text = str(exc).splitlines()[0] if str(exc) else ""
@@ -80,12 +84,33 @@ class Inbox:
                 task.add_done_callback(self._direct.discard)
             return
         now = self.clock()
-        await self.storage.inbox_put([
-            InboxEvent(platform=e.platform, event_id=e.event_id, key=e.key, payload=e.body,
-                       received_at=now, user_id=e.user_id)
-            for e in events
-        ])  # fmt: skip
-        self._loop.wake()
+        # The worker's claim goes with the insert: on SQLite both land in one group-commit
+        # batch (row writes first), so the worker starts on these events without another
+        # round trip; anything the claim did not get (another key's turn, no room, another
+        # backend's ordering) wakes the worker as before.
+        room = self._loop.room
+        claim = asyncio.ensure_future(self.storage.inbox_claim(room, self.config.lease, now)
+                                      if room else _nothing())  # fmt: skip
+        try:
+            await self.storage.inbox_put([
+                InboxEvent(platform=e.platform, event_id=e.event_id, key=e.key, payload=e.body,
+                           received_at=now, user_id=e.user_id)
+                for e in events
+            ])  # fmt: skip
+        finally:
+            await self._hand_over(claim, events)
+
+    async def _hand_over(
+        self, claim: asyncio.Future[list[InboxEvent]], events: Sequence[RawEvent]
+    ) -> None:
+        try:
+            claimed = await claim
+        except Exception:  # storage logs its own failures; the worker claims again
+            claimed = []
+        self._loop.take(claimed)
+        got = {(e.platform, e.event_id) for e in claimed}
+        if any((e.platform, e.event_id) not in got for e in events):
+            self._loop.wake()
 
     async def prune(self) -> int:
         """Delete events handled longer than ``retention`` ago; how many."""

@@ -36,6 +36,18 @@ class ClaimLoop(Generic[T]):
         """Rows this process knows of are waiting or being handled (False = idle)."""
         return bool(self._tasks) or self._unseen
 
+    @property
+    def room(self) -> int:
+        """How many more rows this loop would handle at once now."""
+        return max(0, self.concurrency - len(self._tasks))
+
+    def take(self, rows: list[T]) -> None:
+        """Handle rows claimed (leased to this process) by someone else, as if claimed here."""
+        for row in rows:
+            task = asyncio.create_task(self.handle(row))
+            self._tasks.add(task)
+            task.add_done_callback(self._finished)
+
     def wake(self) -> None:
         self._wakes += 1
         self._unseen = True
@@ -82,10 +94,7 @@ class ClaimLoop(Generic[T]):
             return False
         if len(rows) < room and wakes == self._wakes:  # nothing known left to claim
             self._unseen = False
-        for row in rows:
-            task = asyncio.create_task(self.handle(row))
-            self._tasks.add(task)
-            task.add_done_callback(self._finished)
+        self.take(rows)
         return len(rows) >= room
 
     def _finished(self, task: asyncio.Task[None]) -> None:

@@ -64,7 +64,7 @@ class _Request:
 class GroupCommitter:
     def __init__(
         self,
-        run: RunOnThread[list[Any]],
+        run: RunOnThread[tuple[list[Any], bool]],
         lock: asyncio.Lock,
         health: HealthTracker,
         max_batch: int = 200,
@@ -144,17 +144,20 @@ class GroupCommitter:
     async def _write(self, batch: list[_Request]) -> list[Any]:
         works = [r.work for r in batch]
         try:
-            results = await self.run(lambda conn: _write_batch(conn, works))
+            results, wrote = await self.run(lambda conn: _write_batch(conn, works))
         except BaseException as exc:
             if is_database_failure(exc):
                 self.health.failed(exc)
             raise
-        self.health.ok()
+        if wrote:  # a batch that changed no row (an empty claim) proves nothing about the disk
+            self.health.ok()
         return results
 
 
-def _write_batch(conn: sqlite3.Connection, works: list[Work]) -> list[Any]:
-    """The whole batch in one transaction, on the database thread; a result per work."""
+def _write_batch(conn: sqlite3.Connection, works: list[Work]) -> tuple[list[Any], bool]:
+    """The whole batch in one transaction, on the database thread: a result per work, and
+    whether it changed any row."""
+    changes = conn.total_changes
     try:
         conn.execute("BEGIN IMMEDIATE")
         # row writes first, so that a claim in the same batch sees the events just stored and
@@ -177,7 +180,7 @@ def _write_batch(conn: sqlite3.Connection, works: list[Work]) -> list[Any]:
         else next(written) if isinstance(w, SetWrite)
         else next(singles)
         for w in works
-    ]  # fmt: skip
+    ], conn.total_changes != changes  # fmt: skip
 
 
 def is_database_failure(exc: BaseException) -> bool:
