@@ -58,8 +58,9 @@ async def services(settings: Settings) -> AsyncIterator[Services]:
             budgets = {"telegram": Budget(settings.telegram.rate_limit.limits()),
                        "slack": Budget(settings.slack.rate_limit.limits())}  # fmt: skip
             runtime.sender = Sender(
-                storage, runtime.adapters, budgets, on_sent=runtime.record_delivery
-            )
+                storage, runtime.adapters, budgets,
+                on_sent=runtime.record_delivery, on_dead=runtime.record_dead,
+            )  # fmt: skip
         else:
             log.warning("%s=1: inbox and outbox off (a benchmark's baseline)", BENCH_NO_QUEUES)
         staff = {"telegram": {str(i) for i in settings.staff.telegram},

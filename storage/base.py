@@ -208,11 +208,18 @@ class Storage(FollowupStore, Protocol):
         """
 
     async def update_session(
-        self, session_id: str, expected_version: int, **changes: Any
+        self,
+        session_id: str,
+        expected_version: int,
+        *,
+        outbox: Sequence[OutboxMessage] = (),
+        **changes: Any,
     ) -> CommitOutcome:
         """Change bookkeeping fields (status, sent_at, expires_at, reminded, error, chat_id,
         prompted, prompt_message_id) if the session is still at ``expected_version``; the
-        outcome carries the new version (``conflict`` if it moved)."""
+        outcome carries the new version (``conflict`` if it moved). The ``outbox`` messages
+        (a first question, a reminder, webhook events) are inserted in the same transaction,
+        only if the change applied."""
 
     async def claim_event(self, event_id: str, now: datetime) -> bool:
         """Mark a platform event processed; False if it already was."""

@@ -144,6 +144,13 @@ class QueueMethods:
     async def _write_all(self, statements: list[tuple[str, list[Any]]]) -> int:
         raise NotImplementedError
 
+    async def _write_if(
+        self, first: tuple[str, Sequence[Any]], then: list[tuple[str, list[Any]]]
+    ) -> int:
+        """``first``, then (only if it touched a row) ``then``, in one transaction: rows
+        ``first`` touched."""
+        raise NotImplementedError
+
     async def _fetch(self, sql: str, params: Sequence[Any]) -> list[Sequence[Any]]:
         raise NotImplementedError
 

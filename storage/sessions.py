@@ -8,11 +8,12 @@ commit (SQLite's group committer), claims and copy.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from storage.base import CommitOutcome, Job, SessionRecord
-from storage.queues import QueueMethods
+from storage.base import CommitOutcome, Job, OutboxMessage, SessionRecord
+from storage.queues import QueueMethods, outbox_inserts
 from storage.rows import (
     JOB_COLUMNS,
     SESSION_COLUMNS,
@@ -53,7 +54,12 @@ class SessionMethods(QueueMethods):
         return opt_time(row[0]) if row else None
 
     async def update_session(
-        self, session_id: str, expected_version: int, **changes: Any
+        self,
+        session_id: str,
+        expected_version: int,
+        *,
+        outbox: Sequence[OutboxMessage] = (),
+        **changes: Any,
     ) -> CommitOutcome:
         unknown = set(changes) - UPDATABLE
         if unknown:
@@ -64,13 +70,14 @@ class SessionMethods(QueueMethods):
         ]  # fmt: skip
         assignments = "".join(f"{name} = ?, " for name in changes)
         version = next_version(expected_version)
-        updated = await self._run(
-            f"UPDATE sessions SET {assignments}version = ? WHERE id = ? AND version = ?",
-            *values,
-            version,
-            session_id,
-            expected_version,
+        update = self.dialect.sql(
+            f"UPDATE sessions SET {assignments}version = ? WHERE id = ? AND version = ?"
         )
+        params = (*values, version, session_id, expected_version)
+        if outbox:  # owed only if the session moved: one transaction
+            updated = await self._write_if((update, params), outbox_inserts(outbox, self.dialect))
+        else:
+            updated = await self._write(update, params)
         return CommitOutcome.of(updated == 1, version)
 
     async def claim_event(self, event_id: str, now: datetime) -> bool:

@@ -1,9 +1,10 @@
 """`surveybot send` and `surveybot invite`: the dispatcher from the command line.
 
-Both go through :class:`Dispatcher` like the HTTP API (throttling, idempotency,
-jobs in storage). ``send`` now needs the platform's adapter, built here without connecting
-(no polling, no socket); ``send --in/--at`` only stores the job, which the running
-``surveybot run`` (sharing the database) picks up at its time.
+Both go through :class:`Dispatcher` like the HTTP API (throttling, idempotency, jobs in
+storage). ``send`` now needs the platform's adapter, built here without connecting (no
+polling, no socket), and runs a sender while it waits for the first question it owes to go
+out; ``send --in/--at`` only stores the job, which the running ``surveybot run`` (sharing the
+database) picks up at its time.
 """
 
 from __future__ import annotations
@@ -115,6 +116,8 @@ async def _send(
             if refusal:
                 err.print(refusal, markup=False)
                 raise typer.Exit(2)
+            if svc.sender is not None:  # this process delivers the question it owes
+                svc.sender.start()
             return await svc.dispatcher.request(
                 flow, address, context, triggered_by="cli", locale=locale, send_at=send_at,
                 idempotency_key=key,
@@ -125,6 +128,9 @@ async def _send(
         except IdempotencyConflict as exc:
             err.print(f"refused: {exc}", markup=False)
             raise typer.Exit(1) from None
+        finally:
+            if svc.sender is not None:
+                await svc.sender.stop()
 
 
 TOKENS = {"telegram": "SURVEYBOT_TELEGRAM_TOKEN", "slack": "SURVEYBOT_SLACK_BOT_TOKEN"}

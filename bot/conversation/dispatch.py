@@ -1,18 +1,15 @@
-"""Triggers and the durable job loop: the one code path every survey request goes through.
+"""Triggers: the one code path every survey request goes through.
 
 Staff commands, deep links, `surveybot send`, the HTTP API and milestone events all call
-:meth:`Dispatcher.request`, which checks the flow, applies throttling, stores the session and
-either sends it now or leaves a ``send`` job in storage for its time. Once a survey is sent, a
-``remind`` job (after ``surveys.remind_after``) and an ``expire`` job (at the session's
-``expires_at``) join it. :meth:`Dispatcher.run` claims due jobs with a lease and finishes them
-only after their effect is committed, so a job due while the process was stopped runs once
-after it starts: never twice, never lost. (A crash between the platform accepting a message
-and the commit that records it can repeat that one message: the platform boundary is
-at-least-once.)
+:meth:`Dispatcher.request`, which checks the flow, applies throttling and idempotency, and
+stores the session: with its first question owed (an outbox row in the same transaction, the
+sender delivers it) when it is due now, or ``scheduled`` with a ``send`` job for its time. A
+``remind`` job (after ``surveys.remind_after``) and an ``expire`` job (at ``expires_at``)
+join it; the job loop is :mod:`bot.conversation.jobs`.
 
-Sends go through a :class:`RateLimiter`; a platform's flood-control answer
-(``DeliveryError.retry_after``) pauses the platform and re-queues the job. Time comes from the
-injected ``clock`` and waits from the injected ``sleep``, so tests never wait on the real clock.
+Requests keep to a :class:`RateLimiter` (a slot far off queues the send as a job). Time comes
+from the injected ``clock`` and waits from the injected ``sleep``, so tests never wait on the
+real clock.
 """
 
 from __future__ import annotations
@@ -26,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from bot import metrics
-from bot.chat import Address, DeliveryError
+from bot.chat import Address
 from bot.conversation.admission import (
     InvalidContext,
     TriggerResult,
@@ -39,7 +36,7 @@ from bot.conversation.admission import (
     throttle_window,
 )
 from bot.conversation.config import SurveysConfig
-from bot.conversation.jobs import Jobs, _id, _Outcome
+from bot.conversation.jobs import Jobs, _id, lane_of
 from bot.conversation.locks import KeyedLock
 from bot.conversation.ratelimit import DEFAULT_RATES, RateLimiter
 from bot.conversation.runtime import Runtime
@@ -65,7 +62,8 @@ class Dispatcher(Jobs):
     lease: timedelta = timedelta(minutes=2)  # a crashed worker's jobs return after this
     inline_wait: timedelta = timedelta(seconds=1)  # longer rate-limit waits queue a send
     max_wait: timedelta = timedelta(seconds=10)  # longer waits hand a claimed job back
-    max_attempts: int = 8  # temporary delivery failures before a send is given up
+    max_attempts: int = 8  # failures of a job before it is given up
+    confirm_wait: float = 10.0  # seconds staff wait to hear that a first question went out
     _addressees: KeyedLock[tuple[str, str, str]] = field(default_factory=KeyedLock, repr=False)
 
     def __post_init__(self) -> None:
@@ -131,7 +129,7 @@ class Dispatcher(Jobs):
             if await self._stranded(earlier, now) and same_request(
                 earlier, flow_id, address, context
             ):  # stored, then the process died before its first question went out
-                return await self._send_now(earlier, flow_id, address, now)
+                return await self._send_now(earlier, now)
             return replay(earlier, idempotency_key, flow_id, address, context)
         if throttle:
             flow = self.runtime.flow(flow_id)
@@ -150,16 +148,25 @@ class Dispatcher(Jobs):
                     reason=throttle_reason(address, flow_id, last, now, window),
                     created=False,
                 )
+        queue_at, reason = send_at if send_at is not None and send_at > now else None, None
+        if queue_at is None:  # due now: within the send rate, or queued for its slot
+            slot = self.rates.earliest(address.platform, address.chat_id or address.user_id, now)
+            if slot - now > self.inline_wait:
+                queue_at = slot
+                reason = f"{address.platform} send rate limit: queued until {slot.isoformat()}"
+            else:
+                await self._wait_for_slot(address)
         session, created = await self.runtime.create_session(
             flow_id, address, context, triggered_by=triggered_by, locale=locale,
             idempotency_key=idempotency_key, send_at=send_at,
+            lane=None if queue_at is not None else lane_of(triggered_by),
         )  # fmt: skip
         if not created:
             return replay(session, idempotency_key, flow_id, address, context)
-        if send_at is not None and send_at > now:
-            await self._add_job("send", session.id, send_at)
-            return TriggerResult(status="scheduled", session_id=session.id)
-        return await self._send_now(session, flow_id, address, now)
+        if queue_at is not None:
+            await self._add_job("send", session.id, queue_at)
+            return TriggerResult(status="scheduled", session_id=session.id, reason=reason)
+        return await self._owed(session)
 
     async def _stranded(self, session: SessionRecord, now: datetime) -> bool:
         """A session due now, never marked sent, with no job to send it."""
@@ -167,26 +174,36 @@ class Dispatcher(Jobs):
         return (session.status == "scheduled" and due
                 and not await self.storage.pending_jobs(session.id))  # fmt: skip
 
-    async def _send_now(
-        self, session: SessionRecord, flow_id: str, address: Address, now: datetime
-    ) -> TriggerResult:
+    async def _send_now(self, session: SessionRecord, now: datetime) -> TriggerResult:
+        """Owe a stored, scheduled session's first question now (or queue it for its slot)."""
         slot = self.rates.earliest(session.platform, _chat(session), now)
         if slot - now > self.inline_wait:
             await self._add_job("send", session.id, slot)
             reason = f"{session.platform} send rate limit: queued until {slot.isoformat()}"
             return TriggerResult(status="scheduled", session_id=session.id, reason=reason)
-        try:
-            outcome = await self._send(session, attempts=1)
-        except Exception as exc:  # an adapter bug must not strand a stored survey
-            log.exception("sending %s to %s failed; the dispatcher retries", flow_id, address)
-            outcome = _Outcome("retry", f"{type(exc).__name__}: {exc}", now + timedelta(seconds=5))
-        if outcome.kind == "retry":
-            assert outcome.at is not None
-            await self._add_job("send", session.id, outcome.at, attempts=1)
-            return TriggerResult(status="scheduled", session_id=session.id, reason=outcome.error)
-        if outcome.kind == "failed":
-            return TriggerResult(status="failed", session_id=session.id, reason=outcome.error)
-        return TriggerResult(status="sent", session_id=session.id)
+        await self._wait_for_slot(session.address)
+        owed = await self.runtime.owe_first(session.id, lane_of(session.triggered_by))
+        if owed is None:  # another worker owed it meanwhile
+            return TriggerResult(status="sent", session_id=session.id, created=False)
+        return await self._owed(owed)
+
+    async def _owed(self, session: SessionRecord) -> TriggerResult:
+        """The first question is owed: reminder and expiry jobs, then how the send went. Staff
+        and programs wait (up to ``confirm_wait``) to hear "sent" or why it failed; a customer
+        who started the survey themselves is not kept waiting."""
+        if is_customer_started(session.triggered_by):
+            await self._follow_ups(session)
+            return TriggerResult(status="sent", session_id=session.id)
+        outcome = await self.runtime.first_outcome(session.id, self.confirm_wait)
+        if outcome is None or outcome[0] != "failed":
+            await self._follow_ups(session)
+        if outcome is None:
+            reason = f"queued: {session.platform} has not taken it yet; it goes out in turn"
+            return TriggerResult(status="scheduled", session_id=session.id, reason=reason)
+        kind, why = outcome
+        if kind == "queued":
+            return TriggerResult(status="scheduled", session_id=session.id, reason=why)
+        return TriggerResult(status=kind, session_id=session.id, reason=why)
 
     async def invite(self, flow_id: str, context: Mapping[str, str] | None = None) -> str:
         """A one-use token that starts ``flow_id`` with ``context`` (Telegram deep link
@@ -203,32 +220,12 @@ class Dispatcher(Jobs):
         return token
 
     # delivery ----------------------------------------------------------------------------
-    async def _send(self, session: SessionRecord, *, attempts: int) -> _Outcome:
-        """Wait for a send slot, deliver the first question, schedule reminder and expiry."""
-        await self._wait_for_slot(session)
-        try:
-            async with self.runtime.exclusive(session.id):
-                sent = await self.runtime.deliver(session)
-        except DeliveryError as exc:
-            log.warning("could not send %s to %s:%s: %s", session.flow_id, session.platform,
-                        session.user_id, exc)  # fmt: skip
-            if exc.permanent or attempts >= self.max_attempts:
-                await self.storage.update_session(
-                    session.id, session.version, status="failed", error=str(exc)
-                )
-                return _Outcome("failed", error=str(exc))
-            return _Outcome(
-                "retry", error=str(exc), at=self._retry_at(session.platform, attempts, exc)
-            )
-        await self._follow_ups(sent)
-        return _Outcome("sent")
-
     async def _follow_ups(self, session: SessionRecord) -> None:
         if session.expires_at is not None:
             await self._add_job("expire", session.id, session.expires_at)
         remind_after = self.surveys.remind_after
-        if remind_after and session.sent_at is not None:
-            at = session.sent_at + remind_after
+        if remind_after:
+            at = (session.sent_at or self.clock()) + remind_after
             if session.expires_at is None or at < session.expires_at:
                 await self._add_job("remind", session.id, at)
 
@@ -240,8 +237,8 @@ class Dispatcher(Jobs):
             and (session.expires_at is None or self.clock() < session.expires_at)
         )
 
-    async def _wait_for_slot(self, session: SessionRecord) -> None:
-        slot = self.rates.book(session.platform, _chat(session), self.clock())
+    async def _wait_for_slot(self, address: Address) -> None:
+        slot = self.rates.book(address.platform, address.chat_id or address.user_id, self.clock())
         delay = (slot - self.clock()).total_seconds()
         if delay > 0:
             await self.sleep(delay)
@@ -253,16 +250,6 @@ class Dispatcher(Jobs):
             return False
         await self.storage.retry_job(_id(job), slot, "send rate limit")
         return True
-
-    def _retry_at(self, platform: str, attempts: int, exc: DeliveryError) -> datetime:
-        """The platform's retry_after when given (and the platform pauses that long), else
-        exponential backoff: 5 s, 10 s, 20 s ... at most 10 minutes."""
-        now = self.clock()
-        if exc.retry_after is not None:
-            until = now + timedelta(seconds=exc.retry_after)
-            self.rates.pause(platform, until)
-            return until
-        return now + timedelta(seconds=min(600, 5 * 2 ** max(0, attempts - 1)))
 
     def _addressee_lock(self, address: Address, flow_id: str) -> AbstractAsyncContextManager[None]:
         """Serialize the throttle check and the insert per customer and flow (one process)."""

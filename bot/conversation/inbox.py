@@ -9,7 +9,9 @@ event again.
 
 :meth:`Inbox.run` is the worker: it claims stored events (one customer's events one at a time,
 in order; several workers share the table on PostgreSQL), hands each to its platform's
-processor (``processors[platform]``: parse, then ``Runtime.process``), and marks it done. A
+processor (``processors[platform]``: parse, then ``Runtime.process``), and marks it done: in
+the transaction of the answer or session it commits (:mod:`bot.conversation.ticket`), else
+with a write of its own. A
 processor that raises gets the event retried after a backoff; after ``attempts`` tries it is
 quarantined: logged once (one line: event id, error class and message, never the customer's
 text), counted in ``surveybot_inbox_quarantined_total``, listed by ``surveybot inbox``, and
@@ -34,6 +36,7 @@ from datetime import datetime, timedelta
 from bot import metrics
 from bot.chat import RawEvent
 from bot.conversation.config import InboxConfig
+from bot.conversation.ticket import Ticket, handling
 from bot.conversation.worker import ClaimLoop
 from storage.base import InboxEvent, Storage, utcnow
 
@@ -154,10 +157,16 @@ class Inbox:
         assert self.storage is not None and stored.id is not None
         event = RawEvent(platform=stored.platform, event_id=stored.event_id,
                          key=stored.key, body=stored.payload, user_id=stored.user_id)  # fmt: skip
+        ticket = Ticket(stored.id)  # a commit that answers the event marks it done with it
+        token = handling.set(ticket)
         try:
             await self._process(event)
         except Exception as exc:
             await self._failed(stored, exc)
+            return
+        finally:
+            handling.reset(token)
+        if ticket.done:
             return
         with contextlib.suppress(Exception):  # not marked: handled again, a duplicate
             await self.storage.inbox_done(stored.id, self.clock())

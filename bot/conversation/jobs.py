@@ -12,14 +12,14 @@ import asyncio
 import logging
 from collections.abc import Callable
 from contextlib import suppress
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
 from bot import metrics
-from bot.chat import DeliveryError
+from bot.chat import Address
+from bot.conversation.admission import is_customer_started
 from bot.conversation.config import SurveysConfig
-from storage.base import Job, SessionRecord, Storage
+from storage.base import Job, Lane, SessionRecord, Storage
 
 if TYPE_CHECKING:
     from bot.conversation.runtime import Runtime
@@ -27,13 +27,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class _Outcome:
-    """What one delivery attempt came to: sent, retry at ``at``, or failed for good."""
+NOT_YET_SENT = timedelta(minutes=5)  # a reminder waits this long again for its question
 
-    kind: Literal["sent", "retry", "failed"]
-    error: str | None = None
-    at: datetime | None = None
+
+def lane_of(triggered_by: str) -> Lane:
+    """A customer's own request is answered in the interactive lane; the rest is bulk."""
+    return "interactive" if is_customer_started(triggered_by) else "bulk"
 
 
 class Jobs:
@@ -50,17 +49,13 @@ class Jobs:
 
     if TYPE_CHECKING:
 
-        async def _send(self, session: SessionRecord, *, attempts: int) -> _Outcome: ...
-
         async def _follow_ups(self, session: SessionRecord) -> None: ...
 
         def _needs_reminder(self, session: SessionRecord) -> bool: ...
 
-        async def _wait_for_slot(self, session: SessionRecord) -> None: ...
+        async def _wait_for_slot(self, address: Address) -> None: ...
 
         async def _deferred(self, job: Job, session: SessionRecord, now: datetime) -> bool: ...
-
-        def _retry_at(self, platform: str, attempts: int, exc: DeliveryError) -> datetime: ...
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run due jobs until ``stop`` is set; the jobs under way when it is set finish."""
@@ -108,29 +103,29 @@ class Jobs:
             return await self._finish(job, "expired_unsent")
         if await self._deferred(job, session, now):
             return "deferred"
-        outcome = await self._send(session, attempts=job.attempts)
-        if outcome.kind == "retry":
-            return await self._retry_or_give_up(job, outcome.error or "", outcome.at)
-        return await self._finish(job, outcome.kind)
+        await self._wait_for_slot(session.address)
+        owed = await self.runtime.owe_first(session.id, lane_of(session.triggered_by))
+        if owed is None:  # another worker owed it meanwhile
+            return await self._finish(job, "already_sent")
+        await self._follow_ups(owed)
+        return await self._finish(job, "sent")
 
     async def _remind_job(self, job: Job) -> str:
         session = await self.storage.get_session(job.session_id)
         if session is None or not self._needs_reminder(session):
             return await self._finish(job, "skipped")
+        if session.sent_at is None:  # its first question is still on its way
+            await self.storage.retry_job(_id(job), self.clock() + NOT_YET_SENT, "not sent yet")
+            return "deferred"
         if await self._deferred(job, session, self.clock()):
             return "deferred"
-        await self._wait_for_slot(session)
-        async with self.runtime.exclusive(session.id):
-            fresh = await self.storage.get_session(session.id)
-            if fresh is None or not self._needs_reminder(fresh):
-                return await self._finish(job, "skipped")
-            try:
-                await self.runtime.deliver(fresh, reminder=True)
-            except DeliveryError as exc:
-                if exc.permanent:
-                    return await self._finish(job, "failed")
-                at = self._retry_at(fresh.platform, job.attempts, exc)
-                return await self._retry_or_give_up(job, str(exc), at)
+        await self._wait_for_slot(session.address)
+        reminded = await self.runtime.remind(session.id, self._needs_reminder)
+        if reminded is None:
+            return await self._finish(job, "skipped")
+        if not reminded:  # an answer landed meanwhile
+            await self.storage.retry_job(_id(job), self.clock(), "session changed")
+            return "deferred"
         return await self._finish(job, "reminded")
 
     async def _expire_job(self, job: Job) -> str:
@@ -142,15 +137,14 @@ class Jobs:
             if session.expires_at is not None and self.clock() < session.expires_at:
                 await storage.retry_job(_id(job), session.expires_at, "expiry moved")
                 return "deferred"
-            result = await storage.update_session(session.id, session.version, status="expired")
+            hooks = self.runtime.webhooks
+            owed = hooks.owed(session, self.clock(), status="expired") if hooks else []
+            result = await storage.update_session(  # the expiry and its webhook events: one
+                session.id, session.version, status="expired", outbox=owed
+            )
         if not result.ok:  # an answer landed meanwhile: look again shortly
             await storage.retry_job(_id(job), self.clock(), "session changed while expiring")
             return "deferred"
-        # Queued right after the expiry is stored (update_session owes nothing itself): a crash
-        # in between loses this one webhook event.
-        if self.runtime.webhooks is not None:
-            hooks = self.runtime.webhooks.owed(session, self.clock(), status="expired")
-            await storage.outbox_put(hooks)
         return await self._finish(job, "expired")
 
     async def _retry_or_give_up(self, job: Job, error: str, at: datetime | None) -> str:

@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import Any
 
+from bot import metrics
 from bot.chat import Address, Inbound, Prompt, Settled
 from bot.survey.engine import Step, label_of
 from bot.survey.flow import Flow, localize, render
@@ -63,21 +65,31 @@ async def record_prompted(
     flow_for: Callable[[SessionRecord], Awaitable[Flow]],
     message: OutboxMessage,
     message_id: str | None,
+    now: datetime,
 ) -> None:
-    """A question went out: its session remembers it as the last question the customer was
-    shown (``prompted``: where they stopped, for drop-off), unless the session moved on. The
-    caller holds the session's lock (another worker's answer meanwhile is a version conflict
-    the runtime reads again on)."""
+    """A question went out. A survey's first delivered question makes it sent (``sent_at``:
+    the platform accepted it; counted in ``surveybot_surveys_sent_total``); the session
+    remembers the question as the last one the customer was shown (``prompted``: where they
+    stopped, for drop-off), unless it moved on. The caller holds the session's lock; a commit
+    of another worker meanwhile is a version conflict: read again and record again."""
     if message.kind not in ("question", "reminder") or message.session_id is None:
         return
     prompt = Prompt.model_validate_json(message.body)
-    session = await storage.get_session(message.session_id)
-    if session is None or session.state.current is None:
-        return
-    flow = await flow_for(session)
-    index = session.state.current
-    if flow.questions[index].id != prompt.question_id or session.prompted == index:
-        return
-    await storage.update_session(
-        session.id, session.version, prompted=index, prompt_message_id=message_id
-    )
+    for _ in range(3):
+        session = await storage.get_session(message.session_id)
+        if session is None:
+            return
+        changes: dict[str, Any] = {}
+        if session.sent_at is None:
+            changes["sent_at"] = now
+        index = session.state.current
+        if index is not None and session.prompted != index:
+            flow = await flow_for(session)
+            if flow.questions[index].id == prompt.question_id:
+                changes |= {"prompted": index, "prompt_message_id": message_id}
+        if not changes:
+            return
+        if (await storage.update_session(session.id, session.version, **changes)).ok:
+            if "sent_at" in changes:
+                metrics.SENT.labels(session.platform, session.flow_id).inc()
+            return

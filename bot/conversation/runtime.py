@@ -11,7 +11,6 @@ a survey.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -31,14 +30,16 @@ from bot.conversation.alerts import Alerts, alert_rows
 from bot.conversation.locks import KeyedLock
 from bot.conversation.owed import owed_for, record_prompted
 from bot.conversation.sender import Sender, send_now
-from bot.conversation.starting import Addressee, Starting
+from bot.conversation.starting import FirstOutcome, Starting
+from bot.conversation.ticket import carried
+from bot.conversation.ticket import committed as ticket_done
 from bot.conversation.webhooks import WebhookEvents, webhook_rows
 from bot.survey.engine import Reply, Step, advance
 from bot.survey.flow import Flow
 from bot.survey.loader import FlowRegistry
 from bot.survey.prompts import question_prompt
 from bot.survey.texts import primary_language, text_for
-from storage.base import OutboxMessage, SessionRecord, Storage, utcnow
+from storage.base import SessionRecord, Storage, utcnow
 
 log = logging.getLogger(__name__)
 DEFAULT_EXPIRY = timedelta(hours=72)
@@ -68,8 +69,8 @@ class Runtime(Starting):
     alerts: Alerts | None = None  # detractor alerts to staff channels (owed with each commit)
     _sessions: KeyedLock[str] = field(default_factory=KeyedLock, repr=False)
     _flows: dict[tuple[str, str], Flow] = field(default_factory=dict, repr=False)
-    # first questions being sent right now, by addressee: a reply racing the send waits for it
-    _delivering: dict[Addressee, asyncio.Event] = field(default_factory=dict, repr=False)
+    # first questions owed by this process, until someone asks how they fared
+    _first: dict[str, asyncio.Future[FirstOutcome]] = field(default_factory=dict, repr=False)
 
     # flows -------------------------------------------------------------------------------
     def flow(self, flow_id: str) -> Flow:
@@ -124,11 +125,6 @@ class Runtime(Starting):
         else:
             where = (inbound.platform, inbound.user_id, inbound.chat_id, inbound.thread_id)
             active = await self.storage.active_session(*where)
-            racing = self._delivering.get((inbound.platform, inbound.user_id, inbound.chat_id))
-            if active is None and racing is not None:  # its first question is being sent
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(racing.wait(), timeout=30)
-                active = await self.storage.active_session(*where)
             if active is None:
                 # a DM with no survey under way gets a notice — once, not per redelivery
                 if inbound.chat_id is None and (
@@ -216,6 +212,7 @@ class Runtime(Starting):
         owed = owed_for(flow, session, step, inbound, now)
         hooks = [*webhook_rows(self.webhooks, session, step, now),
                  *alert_rows(self.alerts, flow, session, step, now, inbound.user_name)]  # fmt: skip
+        inbox_id = carried()
         committed = await self.storage.commit(
             session.id,
             session.version,
@@ -224,6 +221,7 @@ class Runtime(Starting):
             now=now,
             answer=step.answer,
             event_id=event_id,
+            inbox_id=inbox_id,
             outbox=[*(owed if self.sender is not None else ()), *hooks],
         )
         if committed.result == "conflict":
@@ -236,6 +234,7 @@ class Runtime(Starting):
             await adapter.acknowledge(inbound, notice)
             return "duplicate"
         assert step.answer is not None
+        ticket_done(inbox_id)
         metrics.ANSWERS.labels(flow.id, step.answer.metric).inc()
         await adapter.acknowledge(inbound, None)
         if self.sender is not None:
@@ -243,14 +242,8 @@ class Runtime(Starting):
         else:
             for message in owed:
                 sent = await send_now(adapter, message)
-                await record_prompted(self.storage, self.flow_for, message, sent)
+                await record_prompted(self.storage, self.flow_for, message, sent, now)
         return "answered"
-
-    async def record_delivery(self, message: OutboxMessage, message_id: str | None) -> None:
-        """The sender delivered ``message``: see :func:`bot.conversation.owed.record_prompted`."""
-        if message.kind in ("question", "reminder") and message.session_id is not None:
-            async with self._sessions.hold(message.session_id):
-                await record_prompted(self.storage, self.flow_for, message, message_id)
 
     async def _ask_again(
         self, adapter: Adapter, flow: Flow, session: SessionRecord, step: Step

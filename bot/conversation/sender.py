@@ -63,6 +63,8 @@ class Sender:
     clock: Callable[[], datetime] = utcnow
     # told of every delivery (the runtime records the question a session was last shown)
     on_sent: Callable[[OutboxMessage, str | None], Awaitable[None]] | None = None
+    # told of every message given up (the runtime ends a survey whose first question is dead)
+    on_dead: Callable[[OutboxMessage, str], Awaitable[None]] | None = None
     _loop: ClaimLoop[OutboxMessage] = field(init=False, repr=False)
     _bulk: int = field(init=False, default=0)  # bulk rows this sender holds
     _timers: set[asyncio.TimerHandle] = field(init=False, default_factory=set, repr=False)
@@ -186,6 +188,8 @@ class Sender:
                 log.warning("outbox message %s to %s:%s given up: %s", message.id,
                             message.address.platform, message.address.user_id, error)  # fmt: skip
                 await self.storage.outbox_dead(message.id, error)
+                if self.on_dead is not None:
+                    await self.on_dead(message, error)
                 return
             wait = retry_after or BACKOFF[min(message.attempts, len(BACKOFF)) - 1]
             await self.storage.outbox_retry(message.id, self.clock() + timedelta(seconds=wait),

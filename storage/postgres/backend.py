@@ -99,6 +99,15 @@ class PostgresStorage(SessionMethods, FollowupMethods):
         async with self.db.transaction() as conn:
             return sum([affected(await conn.execute(sql, *params)) for sql, params in statements])
 
+    async def _write_if(
+        self, first: tuple[str, Sequence[Any]], then: list[tuple[str, list[Any]]]
+    ) -> int:
+        async with self.db.transaction() as conn:
+            touched = affected(await conn.execute(first[0], *first[1]))
+            for sql, params in then if touched else []:
+                await conn.execute(sql, *params)
+            return touched
+
     async def _fetch(self, sql: str, params: Sequence[Any]) -> list[Sequence[Any]]:
         return list(await self.pool.fetch(sql, *params))
 

@@ -114,6 +114,15 @@ class SQLiteStorage(SessionMethods, FollowupMethods):
         async with self.conn.transaction() as db:
             return sum([(await db.execute(sql, params)).rowcount for sql, params in statements])
 
+    async def _write_if(
+        self, first: tuple[str, Sequence[Any]], then: list[tuple[str, list[Any]]]
+    ) -> int:
+        async with self.conn.transaction() as db:
+            touched = (await db.execute(*first)).rowcount
+            for sql, params in then if touched else []:
+                await db.execute(sql, params)
+            return touched
+
     async def _fetch(self, sql: str, params: Sequence[Any]) -> list[Sequence[Any]]:
         return await self.conn.all(sql, params)
 

@@ -15,6 +15,7 @@ from bot.chat import Address, DeliveryError, Inbound
 from bot.conversation.dispatch import Dispatcher
 from bot.conversation.ratelimit import RateLimiter, SendRate
 from bot.conversation.runtime import Runtime, UnknownFlow
+from bot.conversation.sender import Sender
 from bot.settings import SurveysConfig
 from bot.survey.loader import FlowRegistry
 from storage.sqlite.backend import SQLiteStorage
@@ -195,18 +196,35 @@ async def test_concurrent_requests_for_one_customer_send_one_survey(
     assert len(telegram.sent) == 1
 
 
-async def test_flood_control_pauses_the_platform_and_the_send_is_retried_after_it(
+def start_sender(dispatcher: Dispatcher, clock: FakeClock) -> Sender:
+    """The sender of this process, on the test's clock: it delivers what is owed."""
+    runtime = dispatcher.runtime
+    runtime.sender = Sender(
+        runtime.storage, runtime.adapters, poll=0.01, clock=clock,
+        on_sent=runtime.record_delivery, on_dead=runtime.record_dead,
+    )  # fmt: skip
+    runtime.sender.start()
+    return runtime.sender
+
+
+async def test_flood_control_keeps_the_question_owed_and_a_sender_delivers_it_after(
     dispatcher: Dispatcher, telegram: TimedAdapter, clock: FakeClock
 ) -> None:
     telegram.fail_next.append(DeliveryError("Too Many Requests", retry_after=30))
     result = await dispatcher.request("csat", ANNA, triggered_by="api")
     assert result.status == "scheduled" and result.reason == "Too Many Requests"
-    clock.advance(seconds=29)
-    await dispatcher.tick()
+    [owed] = await dispatcher.storage.outbox_recent(status="pending")
+    assert owed.session_id == result.session_id and owed.lane == "bulk"
+    assert owed.next_attempt_at is not None
+    assert owed.next_attempt_at >= clock() + timedelta(seconds=30)  # after Retry-After
     assert telegram.sent == []
-    clock.advance(seconds=1)
-    await dispatcher.tick()
+    clock.advance(seconds=(owed.next_attempt_at - clock()).total_seconds())
+    sender = start_sender(dispatcher, clock)
+    await asyncio.wait_for(telegram.delivered.wait(), 10)
+    await sender.stop()
     assert len(telegram.sent) == 1 and await status(dispatcher, result.session_id) == "active"
+    session = await dispatcher.storage.get_session(result.session_id or "")
+    assert session is not None and session.sent_at == clock() and session.prompted == 0
 
 
 async def test_a_customer_who_blocked_the_bot_is_reported_as_failed(
@@ -219,16 +237,19 @@ async def test_a_customer_who_blocked_the_bot_is_reported_as_failed(
     assert await dispatcher.runtime.storage.pending_jobs(result.session_id or "") == []
 
 
-async def test_a_send_that_keeps_failing_is_given_up_after_its_attempts(
+async def test_a_first_question_the_sender_gives_up_on_ends_the_survey_as_failed(
     dispatcher: Dispatcher, telegram: TimedAdapter, clock: FakeClock
 ) -> None:
-    telegram.fail_next.extend(DeliveryError("timeout") for _ in range(20))
-    result = await dispatcher.request("csat", ANNA, triggered_by="api")
-    for _ in range(dispatcher.max_attempts + 2):
-        clock.advance(minutes=11)
-        await dispatcher.tick()
-    assert telegram.sent == [] and await status(dispatcher, result.session_id) == "failed"
-    assert len(telegram.fail_next) == 20 - dispatcher.max_attempts
+    sender = start_sender(dispatcher, clock)
+    telegram.fail_next.append(DeliveryError("Bad Request: chat not found", permanent=True))
+    result = await dispatcher.request("nps", BORIS, triggered_by="api")
+    await sender.stop()
+    assert (result.status, result.reason) == ("failed", "Bad Request: chat not found")
+    session = await dispatcher.storage.get_session(result.session_id or "")
+    assert session is not None and (session.status, session.sent_at) == ("failed", None)
+    assert session.error == "Bad Request: chat not found"
+    [dead] = await dispatcher.storage.outbox_recent(status="dead")
+    assert dead.session_id == session.id
 
 
 async def test_sends_keep_to_the_platform_and_per_chat_rates(

@@ -118,25 +118,34 @@ async def test_a_restart_mid_survey_keeps_old_buttons_working(
     await storage.close()
 
 
+async def deliver_owed(sender: Sender, adapter: RecordingAdapter, question_id: str) -> None:
+    """Run ``sender`` (a restarted process's) until ``question_id`` was delivered."""
+    stop = asyncio.Event()
+    running = asyncio.create_task(sender.run(stop))
+    for _ in range(500):
+        if adapter.sent and adapter.last().question_id == question_id:
+            break
+        await asyncio.sleep(0.01)
+    stop.set()
+    await running
+
+
 async def test_a_question_owed_when_the_process_died_is_sent_after_the_restart(
     registry: FlowRegistry, sqlite_storage: SQLiteStorage, adapter: RecordingAdapter
 ) -> None:
     runtime = Runtime(registry, sqlite_storage, {"console": adapter})
     runtime.sender = Sender(sqlite_storage, runtime.adapters)  # never runs: the process dies
     await runtime.start_survey("nps", ANNA)
+    assert adapter.sent == []  # the first question is owed with the session, not sent yet
+    restarted = Sender(sqlite_storage, {"console": adapter}, on_sent=runtime.record_delivery)
+    await deliver_owed(restarted, adapter, "score")  # the next process sends it
     first = adapter.last()
+    session = await sqlite_storage.get_session(first.session_id)
+    assert session is not None and session.sent_at is not None and session.prompted == 0
     await runtime.handle(tap_on(first, "4", event="e1"))  # committed with what it owes
     assert await answers(sqlite_storage) == [("score", 4)]
     assert adapter.last() is first  # the next question had not gone out yet
-    restarted = Sender(sqlite_storage, {"console": adapter})  # the next process
-    stop = asyncio.Event()
-    running = asyncio.create_task(restarted.run(stop))
-    for _ in range(500):
-        if adapter.last().question_id == "detractor_reason":
-            break
-        await asyncio.sleep(0.01)
-    stop.set()
-    await running
+    await deliver_owed(Sender(sqlite_storage, {"console": adapter}), adapter, "detractor_reason")
     assert adapter.last().question_id == "detractor_reason"
     await runtime.handle(tap_on(first, "4", event="e3"))  # the customer taps again anyway
     assert adapter.notices() == ["You have already answered this question."]

@@ -238,6 +238,39 @@ async def test_a_started_survey_owes_its_first_question_once(storage: Storage) -
     assert (await storage.queue_counts())["inbox.done"] == 2
 
 
+async def test_a_scheduled_survey_owes_its_question_with_the_change_that_sends_it(
+    storage: Storage,
+) -> None:
+    await storage.create_session(session(status="scheduled"))
+    sent = await storage.update_session(
+        "s1", 0, status="active", outbox=[message("Q1", lane="bulk")]
+    )
+    assert sent.ok and sent.version == 1
+    stale = await storage.update_session(  # a second worker, one version behind
+        "s1", 0, status="active", outbox=[message("Q1 again", lane="bulk")]
+    )
+    assert stale.result == "conflict"
+    [owed] = await storage.outbox_recent()
+    assert (texts([owed]), owed.lane) == (["Q1"], "bulk")
+    stored = await storage.get_session("s1")
+    assert stored is not None and (stored.status, stored.version) == ("active", 1)
+
+
+async def test_a_reminder_and_its_flag_are_one_change(storage: Storage) -> None:
+    await storage.create_session(session())
+    reminded = await storage.update_session(
+        "s1", 0, reminded=True, outbox=[message("Still there?", lane="bulk"), message("P.S.")]
+    )
+    assert reminded.ok
+    assert texts(await storage.outbox_recent()) == ["P.S.", "Still there?"]
+    assert (
+        await storage.update_session("gone", 0, reminded=True, outbox=[message("x")])
+    ).result == "conflict"
+    assert (await storage.queue_counts())["outbox.pending"] == 2
+    stored = await storage.get_session("s1")
+    assert stored is not None and stored.reminded
+
+
 # outbox ------------------------------------------------------------------------------------
 async def test_a_customers_reply_goes_before_bulk_sends_one_per_chat_in_order(
     storage: Storage,

@@ -66,3 +66,40 @@ async def test_a_tap_on_the_question_sent_just_before_kill_9_is_recorded(
     assert [(r["flow_id"], r["user_id"], r["question_id"], r["value"]) for r in rows] == [
         ("nps", str(ANNA), "score", 10)
     ]
+
+
+async def test_a_first_question_owed_but_not_yet_sent_at_kill_9_goes_out_after_the_restart(
+    tmp_path: Path,
+) -> None:
+    """The session and its first question are one commit: Telegram refuses the send (429,
+    retry after 2 s), `surveybot run` is killed right after, and the restarted process sends
+    the question (once the dead sender's lease ran out) and records Anna's tap."""
+    async with FakeTelegram() as fake:
+        add_people(fake)
+        site = Installation(tmp_path, fake)
+        anna = Person(fake, fake.users[ANNA], ANNA)
+
+        async with site.running() as first:
+            fake.fail_next("sendMessage", n=1000, retry_after=2)
+            anna.says("/start nps")
+            # the sender tried: the question was owed (committed), and never reached Anna
+            await fake.wait_for(lambda: fake.method_calls("sendMessage"), WAIT,
+                                what="the first send attempt")  # fmt: skip
+            first.send_signal(signal.SIGKILL)
+            await first.wait()
+            assert fake.chat_messages(ANNA, bot_only=True) == []
+            fake.fail_next("sendMessage", n=0)
+
+        async with site.running():
+            question = await anna.receives(WAIT + 15)  # after the dead process's 15 s lease
+            assert question["text"].startswith("How likely are you to recommend us")
+            await anna.taps(question, "10")
+            follow_up = await anna.receives(WAIT)
+            assert follow_up["text"] == "We're glad to hear it! What did you like most?"
+        exported = await site.command("export", "--format", "jsonl")
+
+    rows = [json.loads(line) for line in exported.splitlines() if line.strip()]
+    assert [(r["flow_id"], r["user_id"], r["question_id"], r["value"]) for r in rows] == [
+        ("nps", str(ANNA), "score", 10)
+    ]
+    assert len(fake.chat_messages(ANNA, bot_only=True)) == 2  # the question once, the next one
