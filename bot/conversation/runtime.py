@@ -28,7 +28,7 @@ from bot.chat import (
 from bot.conversation.addressee import refusal
 from bot.conversation.alerts import Alerts, alert_rows
 from bot.conversation.locks import KeyedLock
-from bot.conversation.owed import owed_for, record_prompted
+from bot.conversation.owed import owed_for, owed_prompt, record_prompted
 from bot.conversation.sender import Sender, send_now
 from bot.conversation.starting import FirstOutcome, Starting
 from bot.conversation.ticket import carried
@@ -201,11 +201,7 @@ class Runtime(Starting):
             await adapter.acknowledge(inbound, text_for(key, loc, flow))
             return step.outcome
         if step.outcome == "invalid":
-            if inbound.event_id and not await self.storage.claim_event(inbound.event_id, now):
-                return "duplicate"
-            await adapter.acknowledge(inbound, None)
-            await self._ask_again(adapter, flow, session, step)
-            return "invalid"
+            return await self._ask_again(adapter, flow, session, step, inbound, now)
         # A tap names its question, so a redelivered tap is already harmless (stale); typed
         # text is not, so its event id is committed with the answer and checked.
         event_id = inbound.event_id if tap is None else None
@@ -246,12 +242,34 @@ class Runtime(Starting):
         return "answered"
 
     async def _ask_again(
-        self, adapter: Adapter, flow: Flow, session: SessionRecord, step: Step
-    ) -> None:
+        self,
+        adapter: Adapter,
+        flow: Flow,
+        session: SessionRecord,
+        step: Step,
+        inbound: Inbound,
+        now: datetime,
+    ) -> str:
+        """Invalid typed text: the hint and the same question, owed in one commit with the
+        event id (a redelivery gets no second hint) and the inbox row."""
         hint = text_for(step.hint or "hint_text", session.state.locale, flow, step.hint_params)
         mention = session.user_name if session.chat_id else None
         prompt = question_prompt(flow, session.state, session.id, hint=hint, mention=mention)
-        await adapter.send(session.address, prompt)
+        inbox_id = carried()
+        committed = await self.storage.commit(
+            session.id, session.version, state=session.state, status="active", now=now,
+            event_id=inbound.event_id, inbox_id=inbox_id,
+            outbox=[owed_prompt(session.address, prompt, now)] if self.sender else (),
+        )  # fmt: skip
+        if not committed.ok:  # conflict: decide again; duplicate: a redelivery, said already
+            return committed.result
+        ticket_done(inbox_id)
+        await adapter.acknowledge(inbound, None)
+        if self.sender is not None:
+            self.sender.wake()
+        else:
+            await adapter.send(session.address, prompt)
+        return "invalid"
 
     # helpers -----------------------------------------------------------------------------
     def _adapter(self, platform: str) -> Adapter:
