@@ -31,7 +31,6 @@ import json
 import os
 import random
 import shutil
-import signal
 import sys
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable
@@ -49,6 +48,7 @@ from storage.postgres.backend import PostgresStorage
 from tests.conftest import SHIPPED_FLOWS
 from tests.fakes.telegram_api import FakeTelegram, FakeUser
 from tests.platforms.telegram.test_telegram_run import free_port
+from tests.support.console_script import stop
 from tests.support.storage_backends import postgres_url
 
 JSONDict = dict[str, Any]
@@ -160,14 +160,8 @@ class Site:
 
 
 async def _stop(worker: Worker) -> None:
-    if worker.proc.returncode is None:
-        worker.proc.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(worker.proc.wait(), 30)
-        except TimeoutError:
-            worker.proc.kill()
-            await worker.proc.wait()
-            raise AssertionError(f"{worker.name}: no clean stop\n{worker.output()}") from None
+    if not await stop(worker.proc):
+        raise AssertionError(f"{worker.name}: no clean stop\n{worker.output()}")
     assert worker.proc.returncode == 0, f"{worker.name} exited {worker.proc.returncode}\n" + (
         worker.output()
     )

@@ -12,7 +12,6 @@ import asyncio
 import json
 import os
 import shutil
-import signal
 import socket
 import sys
 from collections.abc import AsyncIterator, Callable
@@ -24,6 +23,7 @@ import pytest
 
 from tests.conftest import SHIPPED_FLOWS
 from tests.fakes.slack_api import FakeSlack
+from tests.support.console_script import stop
 from tests.support.slack_support import AMY, NIKOS, RUTA, STAFF, Mode, People, labels, populate
 
 SURVEYBOT = Path(sys.executable).with_name("surveybot")
@@ -96,13 +96,7 @@ async def surveybot_run(
             assert process.returncode is None, log.read_text()
             yield log
         finally:
-            if process.returncode is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    await asyncio.wait_for(process.wait(), STEP)
-                except TimeoutError:
-                    process.kill()
-                    await process.wait()
+            await stop(process, STEP)
     assert process.returncode == 0, log.read_text()
 
 

@@ -25,6 +25,7 @@ import httpx
 
 from tests.conftest import SHIPPED_FLOWS
 from tests.fakes.telegram_api import FakeTelegram
+from tests.support.console_script import stop
 from tests.support.telegram_harness import (
     ANNA,
     DMITRI,
@@ -112,13 +113,7 @@ class Installation:
             yield proc
         finally:
             if proc.returncode is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    await asyncio.wait_for(proc.wait(), 30)
-                except TimeoutError:
-                    proc.kill()
-                    await proc.wait()
-                    raise AssertionError(f"no clean stop\n{self.log(self.runs)}") from None
+                assert await stop(proc), f"no clean stop\n{self.log(self.runs)}"
                 assert proc.returncode == 0, self.log(self.runs)
             log.close()
 
