@@ -1,6 +1,6 @@
 """The ``surveys:`` section of config.yaml and the platforms' ``rate_limit:`` budgets: what the
 conversation layer is configured with (expiry, reminders, throttling, milestone events, send
-rates). It lives here, below :mod:`bot.settings`, so that the dispatcher and the sender take
+budgets). It lives here, below :mod:`bot.settings`, so that the dispatcher and the sender take
 their policy as plain values and never read the process settings."""
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from datetime import timedelta
 from pydantic import BaseModel, ConfigDict, Field
 
 from bot.conversation.budget import Limits
-from bot.conversation.ratelimit import DEFAULT_RATES, SendRate
 from bot.survey.flow import Duration
 
 
@@ -62,8 +61,6 @@ class SurveysConfig(_Section):
     throttle: Duration = timedelta(days=30)
     throttle_per_flow: dict[str, Duration] = Field(default_factory=dict)
     events: dict[str, MilestoneEvent] = Field(default_factory=dict)
-    # outgoing sends per platform (survey sends and reminders): see bot/conversation/ratelimit.py
-    send_rates: dict[str, SendRate] = Field(default_factory=lambda: dict(DEFAULT_RATES))
 
     def throttle_for(self, flow_id: str) -> timedelta:
         """How long after asking a customer ``flow_id`` they are not asked it again."""

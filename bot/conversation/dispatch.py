@@ -7,17 +7,16 @@ sender delivers it) when it is due now, or ``scheduled`` with a ``send`` job for
 ``remind`` job (after ``surveys.remind_after``) and an ``expire`` job (at ``expires_at``)
 join it; the job loop is :mod:`bot.conversation.jobs`.
 
-Requests keep to a :class:`RateLimiter` (a slot far off queues the send as a job). Time comes
-from the injected ``clock`` and waits from the injected ``sleep``, so tests never wait on the
-real clock.
+The pace of sends is the sender's (:mod:`bot.conversation.budget`: platform limits, customers'
+replies before bulk), not the dispatcher's. Time comes from the injected ``clock``, so tests
+never wait on the real clock.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import secrets
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -36,11 +35,10 @@ from bot.conversation.admission import (
     throttle_window,
 )
 from bot.conversation.config import SurveysConfig
-from bot.conversation.jobs import Jobs, _id, lane_of
+from bot.conversation.jobs import Jobs, lane_of
 from bot.conversation.locks import KeyedLock
-from bot.conversation.ratelimit import DEFAULT_RATES, RateLimiter
 from bot.conversation.runtime import Runtime
-from storage.base import Job, SessionRecord, Storage, utcnow
+from storage.base import SessionRecord, Storage, utcnow
 
 log = logging.getLogger(__name__)
 __all__ = ["Dispatcher", "TriggerResult"]  # TriggerResult lives in admission
@@ -55,25 +53,12 @@ class Dispatcher(Jobs):
     storage: Storage
     surveys: SurveysConfig = field(default_factory=SurveysConfig)
     clock: Callable[[], datetime] = utcnow
-    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
-    limiter: RateLimiter | None = None  # default: surveys.send_rates over DEFAULT_RATES
     poll_interval: float = 0.25  # seconds between looks for due jobs
     batch: int = 100  # jobs claimed per tick
     lease: timedelta = timedelta(minutes=2)  # a crashed worker's jobs return after this
-    inline_wait: timedelta = timedelta(seconds=1)  # longer rate-limit waits queue a send
-    max_wait: timedelta = timedelta(seconds=10)  # longer waits hand a claimed job back
     max_attempts: int = 8  # failures of a job before it is given up
     confirm_wait: float = 10.0  # seconds staff wait to hear that a first question went out
     _addressees: KeyedLock[tuple[str, str, str]] = field(default_factory=KeyedLock, repr=False)
-
-    def __post_init__(self) -> None:
-        if self.limiter is None:
-            self.limiter = RateLimiter(DEFAULT_RATES | dict(self.surveys.send_rates))
-
-    @property
-    def rates(self) -> RateLimiter:
-        assert self.limiter is not None
-        return self.limiter
 
     # requests ----------------------------------------------------------------------------
     async def request(
@@ -148,14 +133,7 @@ class Dispatcher(Jobs):
                     reason=throttle_reason(address, flow_id, last, now, window),
                     created=False,
                 )
-        queue_at, reason = send_at if send_at is not None and send_at > now else None, None
-        if queue_at is None:  # due now: within the send rate, or queued for its slot
-            slot = self.rates.earliest(address.platform, address.chat_id or address.user_id, now)
-            if slot - now > self.inline_wait:
-                queue_at = slot
-                reason = f"{address.platform} send rate limit: queued until {slot.isoformat()}"
-            else:
-                await self._wait_for_slot(address)
+        queue_at = send_at if send_at is not None and send_at > now else None
         session, created = await self.runtime.create_session(
             flow_id, address, context, triggered_by=triggered_by, locale=locale,
             idempotency_key=idempotency_key, send_at=send_at,
@@ -165,7 +143,7 @@ class Dispatcher(Jobs):
             return replay(session, idempotency_key, flow_id, address, context)
         if queue_at is not None:
             await self._add_job("send", session.id, queue_at)
-            return TriggerResult(status="scheduled", session_id=session.id, reason=reason)
+            return TriggerResult(status="scheduled", session_id=session.id)
         return await self._owed(session)
 
     async def _stranded(self, session: SessionRecord, now: datetime) -> bool:
@@ -175,13 +153,7 @@ class Dispatcher(Jobs):
                 and not await self.storage.pending_jobs(session.id))  # fmt: skip
 
     async def _send_now(self, session: SessionRecord, now: datetime) -> TriggerResult:
-        """Owe a stored, scheduled session's first question now (or queue it for its slot)."""
-        slot = self.rates.earliest(session.platform, _chat(session), now)
-        if slot - now > self.inline_wait:
-            await self._add_job("send", session.id, slot)
-            reason = f"{session.platform} send rate limit: queued until {slot.isoformat()}"
-            return TriggerResult(status="scheduled", session_id=session.id, reason=reason)
-        await self._wait_for_slot(session.address)
+        """Owe a stored, scheduled session's first question now."""
         owed = await self.runtime.owe_first(session.id, lane_of(session.triggered_by))
         if owed is None:  # another worker owed it meanwhile
             return TriggerResult(status="sent", session_id=session.id, created=False)
@@ -237,24 +209,6 @@ class Dispatcher(Jobs):
             and (session.expires_at is None or self.clock() < session.expires_at)
         )
 
-    async def _wait_for_slot(self, address: Address) -> None:
-        slot = self.rates.book(address.platform, address.chat_id or address.user_id, self.clock())
-        delay = (slot - self.clock()).total_seconds()
-        if delay > 0:
-            await self.sleep(delay)
-
-    async def _deferred(self, job: Job, session: SessionRecord, now: datetime) -> bool:
-        """Hand a claimed job back when its send slot is far off, so its lease cannot lapse."""
-        slot = self.rates.earliest(session.platform, _chat(session), now)
-        if slot - now <= self.max_wait:
-            return False
-        await self.storage.retry_job(_id(job), slot, "send rate limit")
-        return True
-
     def _addressee_lock(self, address: Address, flow_id: str) -> AbstractAsyncContextManager[None]:
         """Serialize the throttle check and the insert per customer and flow (one process)."""
         return self._addressees.hold((address.platform, address.user_id, flow_id))
-
-
-def _chat(session: SessionRecord) -> str:
-    return session.chat_id or session.user_id

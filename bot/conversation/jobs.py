@@ -16,7 +16,6 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
 from bot import metrics
-from bot.chat import Address
 from bot.conversation.admission import is_customer_started
 from bot.conversation.config import SurveysConfig
 from storage.base import Job, Lane, SessionRecord, Storage
@@ -52,10 +51,6 @@ class Jobs:
         async def _follow_ups(self, session: SessionRecord) -> None: ...
 
         def _needs_reminder(self, session: SessionRecord) -> bool: ...
-
-        async def _wait_for_slot(self, address: Address) -> None: ...
-
-        async def _deferred(self, job: Job, session: SessionRecord, now: datetime) -> bool: ...
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run due jobs until ``stop`` is set; the jobs under way when it is set finish."""
@@ -101,9 +96,6 @@ class Jobs:
                 session.id, session.version, status="expired", error="never sent"
             )
             return await self._finish(job, "expired_unsent")
-        if await self._deferred(job, session, now):
-            return "deferred"
-        await self._wait_for_slot(session.address)
         owed = await self.runtime.owe_first(session.id, lane_of(session.triggered_by))
         if owed is None:  # another worker owed it meanwhile
             return await self._finish(job, "already_sent")
@@ -117,9 +109,6 @@ class Jobs:
         if session.sent_at is None:  # its first question is still on its way
             await self.storage.retry_job(_id(job), self.clock() + NOT_YET_SENT, "not sent yet")
             return "deferred"
-        if await self._deferred(job, session, self.clock()):
-            return "deferred"
-        await self._wait_for_slot(session.address)
         reminded = await self.runtime.remind(session.id, self._needs_reminder)
         if reminded is None:
             return await self._finish(job, "skipped")

@@ -30,7 +30,7 @@ def dispatcher_for(
     surveys: SurveysConfig | None = None,
 ) -> Dispatcher:  # fmt: skip
     runtime = Runtime(registry, storage, {"telegram": telegram}, clock=clock)
-    return Dispatcher(runtime, storage, surveys or SurveysConfig(), clock=clock, sleep=clock.sleep)
+    return Dispatcher(runtime, storage, surveys or SurveysConfig(), clock=clock)
 
 
 @pytest.fixture

@@ -1,10 +1,9 @@
 """The dispatcher on real SQLite with a fake clock: scheduled sends, one reminder, expiry,
-throttle windows, send rate limits, flood-control backoff, restarts and invites."""
+throttle windows, flood-control backoff, restarts and invites."""
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from pathlib import Path
@@ -13,7 +12,6 @@ import pytest
 
 from bot.chat import Address, DeliveryError, Inbound
 from bot.conversation.dispatch import Dispatcher
-from bot.conversation.ratelimit import RateLimiter, SendRate
 from bot.conversation.runtime import Runtime, UnknownFlow
 from bot.conversation.sender import Sender
 from bot.settings import SurveysConfig
@@ -44,7 +42,7 @@ async def build(
         asyncio.get_running_loop()  # must be called inside the test's loop
         opened.append(storage)
         runtime = Runtime(registry, storage, {"telegram": telegram}, clock=clock)
-        return Dispatcher(runtime, storage, SURVEYS, clock=clock, sleep=clock.sleep)
+        return Dispatcher(runtime, storage, SURVEYS, clock=clock)
 
     yield make
     for storage in opened:
@@ -250,46 +248,6 @@ async def test_a_first_question_the_sender_gives_up_on_ends_the_survey_as_failed
     assert session.error == "Bad Request: chat not found"
     [dead] = await dispatcher.storage.outbox_recent(status="dead")
     assert dead.session_id == session.id
-
-
-async def test_sends_keep_to_the_platform_and_per_chat_rates(
-    dispatcher: Dispatcher, telegram: TimedAdapter, clock: FakeClock
-) -> None:
-    at = clock() + timedelta(minutes=5)
-    for n in range(60):
-        await dispatcher.request("csat", Address(platform="telegram", user_id=f"u{n}"),
-                                 triggered_by="api", send_at=at)  # fmt: skip
-    group = [Address(platform="telegram", user_id=f"g{n}", chat_id="-100") for n in range(3)]
-    for member in group:
-        await dispatcher.request("csat", member, triggered_by="api", send_at=at)
-    clock.advance(minutes=5)
-    assert await dispatcher.tick() == 63
-    assert len(telegram.sent) == 63 and min(telegram.times) == at
-    for start in telegram.times:  # at most 30 messages in any one second
-        assert sum(start <= t < start + timedelta(seconds=1) for t in telegram.times) <= 30
-    in_group = sorted(t for d, t in zip(telegram.sent, telegram.times, strict=True)
-                      if d.address.chat_id == "-100")  # fmt: skip
-    assert [b - a for a, b in itertools.pairwise(in_group)] == [
-        timedelta(seconds=1), timedelta(seconds=1)
-    ]  # fmt: skip
-
-
-async def test_a_send_whose_slot_is_far_off_is_handed_back_not_held(
-    dispatcher: Dispatcher, telegram: TimedAdapter, clock: FakeClock
-) -> None:
-    dispatcher.limiter = RateLimiter({"telegram": SendRate(per_second=0.05)})  # one per 20 s
-    at = clock() + timedelta(minutes=1)
-    for user in ("a", "b"):
-        await dispatcher.request("csat", Address(platform="telegram", user_id=user),
-                                 triggered_by="api", send_at=at)  # fmt: skip
-    clock.advance(minutes=1)
-    await dispatcher.tick()
-    assert len(telegram.sent) == 1
-    clock.advance(seconds=20)
-    await dispatcher.tick()
-    assert len(telegram.sent) == 2 and telegram.times[1] - telegram.times[0] >= timedelta(
-        seconds=20
-    )
 
 
 async def test_jobs_due_while_stopped_run_exactly_once_after_a_restart(

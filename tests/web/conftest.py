@@ -30,9 +30,7 @@ def svc(
 ) -> Services:
     settings = settings_for(tmp_path, flows_dir)
     runtime = Runtime(registry, sqlite_storage, {"telegram": telegram}, clock=clock)
-    dispatcher = Dispatcher(
-        runtime, sqlite_storage, settings.surveys, clock=clock, sleep=clock.sleep
-    )
+    dispatcher = Dispatcher(runtime, sqlite_storage, settings.surveys, clock=clock)
     return Services(settings, sqlite_storage, registry, runtime, dispatcher)
 
 

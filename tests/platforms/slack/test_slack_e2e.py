@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from bot.settings import StaffConfig
+from bot.settings import SlackRateLimit, StaffConfig
 from tests.fakes.slack_api import block_actions_http, slash_command_http
 from tests.support.slack_support import (
     AMY,
@@ -344,6 +344,10 @@ async def test_many_surveys_go_out_at_about_one_message_per_second_per_channel(
     tmp_path: Path, flows_dir: Path
 ) -> None:
     async with workspace(tmp_path, flows_dir, "socket") as ws:
+        # no burst, so three surveys to one person show the sender's pace of 1/s per channel
+        paced = ws.settings.slack.model_copy(update={"rate_limit": SlackRateLimit(channel_burst=1)})
+        ws.settings = ws.settings.model_copy(update={"slack": paced})
+        await ws.restart()
         people = [AMY, NIKOS, RUTA, EVE]
         for flow in ("csat", "nps", "ces"):
             for person in people:
