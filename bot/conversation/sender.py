@@ -139,12 +139,33 @@ class Sender:
             log.exception("sending outbox message %s failed", message.id)
             await self._failed(message, exc, False, None)
             return
-        try:
-            await self.storage.outbox_sent(message.id, message_id, self.clock())
-            if self.on_sent is not None:
-                await self.on_sent(message, message_id)
-        except Exception as exc:  # the lease runs out and it is sent again: harmless
-            log.debug("could not mark outbox message %s sent: %r", message.id, exc)
+        await self._record_sent(message, message_id, self.clock())
+
+    async def _record_sent(self, message: OutboxMessage, message_id: str | None,
+                           at: datetime) -> None:  # fmt: skip
+        """Record a delivery. The chat's next messages wait for this row, so while storage
+        cannot write (a full disk) it is tried again every ``poll`` seconds: when writes work
+        again the chat goes on at once, instead of after the lease with this message sent a
+        second time. Given up when the lease runs out (then it is sent again: harmless) or
+        the sender stops."""
+        assert message.id is not None
+        loop = asyncio.get_running_loop()
+        lease = message.lease_until - self.clock() if message.lease_until else self.lease
+        deadline = loop.time() + lease.total_seconds()
+        recorded = False
+        while True:
+            try:
+                if not recorded:
+                    await self.storage.outbox_sent(message.id, message_id, at)
+                    recorded = True
+                if self.on_sent is not None:
+                    await self.on_sent(message, message_id)
+                return
+            except Exception as exc:
+                if self._loop.stopping or loop.time() + self.poll >= deadline:
+                    log.debug("could not mark outbox message %s sent: %r", message.id, exc)
+                    return
+            await asyncio.sleep(self.poll)
 
     async def _budgeted(
         self, adapter: Adapter, budget: Budget | None, message: OutboxMessage

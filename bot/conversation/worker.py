@@ -41,6 +41,11 @@ class ClaimLoop(Generic[T]):
         """How many more rows this loop would handle at once now."""
         return max(0, self.concurrency - len(self._tasks))
 
+    @property
+    def stopping(self) -> bool:
+        """The loop was told to stop (its rows are being finished)."""
+        return self._stop.is_set()
+
     def take(self, rows: list[T]) -> None:
         """Handle rows claimed (leased to this process) by someone else, as if claimed here."""
         for row in rows:
@@ -65,6 +70,7 @@ class ClaimLoop(Generic[T]):
 
     async def run(self, stop: asyncio.Event) -> None:
         """Until ``stop``; then waits (up to 10 s) for the rows it holds."""
+        self._stop = stop
         stopping = asyncio.ensure_future(stop.wait())
         try:
             while not stop.is_set():

@@ -112,7 +112,7 @@ async def story_through_a_storage_failure(
     start = anna.says("/start nps")
     question = await anna.receives()
     assert question["text"].startswith("How likely are you to recommend us to a friend")
-    await tg.active_session(start)  # the send is recorded: nothing left to write
+    await tg.active_session(start)  # its delivery may still be recorded while storage fails
     assert (await healthz(tg)).status_code == 200
 
     caplog.clear()
@@ -158,6 +158,30 @@ async def test_a_tap_while_the_disk_is_full_is_not_acknowledged_until_space_retu
         await story_through_a_storage_failure(
             tg, caplog, full, space_returns, "database or disk is full"
         )
+
+
+async def test_a_question_delivered_as_the_disk_fills_does_not_hold_up_the_next_one(
+    fake: FakeTelegram, flows_dir: Path, small_disk: Path
+) -> None:
+    """The disk fills after Telegram took Anna's first question but before the bot could
+    record that it went out. When space returns, her tap gets the next question: the
+    delivery is recorded then (the chat's next messages wait for it), the first question is
+    not sent again after its lease."""
+    async with serving_webhook(fake, flows_dir, small_disk) as tg:
+        anna = tg.person(ANNA)
+        fake.hold_answers("sendMessage")  # Telegram sends it, the bot hears back later
+        await tg.active_session(anna.says("/start nps"))
+        question = await anna.receives()
+        filler = fill(small_disk)
+        fake.release_answers()  # the bot learns it went out; storage cannot record that
+        tap = fake.tap(fake.users[ANNA], question, button(question, "10"))
+        refused = lambda: [s for u, s in fake.webhook_deliveries if u == tap["update_id"]]  # noqa: E731
+        await fake.wait_for(lambda: len(refused()) >= 2, 10, what="the tap posted twice")
+
+        filler.unlink()
+        follow_up = await anna.receives(15)
+        assert follow_up["text"] == "We're glad to hear it! What did you like most?"
+        assert await tg.answers() == [("nps", "score", 10)]
 
 
 async def test_a_tap_while_the_database_is_read_only_is_not_acknowledged_until_it_is_writable(
