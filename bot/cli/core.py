@@ -242,7 +242,7 @@ telegram:
   # API server, paid broadcasts). Customers' replies go first; bulk sends (scheduled surveys,
   # reminders, API requests) get what is left, and always at least `bulk_min_share`.
   rate_limit:
-    {messages_per_second: 30, per_chat_per_second: 1, chat_burst: 3, group_per_minute: 20,
+    {messages_per_second: 30, per_chat_per_second: 1, chat_burst: 4, group_per_minute: 20,
      bulk_min_share: 0.2}
 slack:
   mode: socket

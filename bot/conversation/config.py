@@ -25,7 +25,7 @@ class TelegramRateLimit(_Section):
 
     messages_per_second: float = Field(default=30, ge=0)
     per_chat_per_second: float = Field(default=1, ge=0)
-    chat_burst: int = Field(default=3, ge=0)  # messages one chat may get at once
+    chat_burst: int = Field(default=4, ge=0)  # messages one chat may get at once
     group_per_minute: float = Field(default=20, ge=0)
     bulk_min_share: float = Field(default=0.2, ge=0, le=1)  # of each second, bulk's while it waits
 
