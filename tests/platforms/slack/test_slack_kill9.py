@@ -107,7 +107,7 @@ async def test_kill_9_under_load_on_slack_socket_mode(tmp_path: Path) -> None:
             f"server: {{host: 127.0.0.1, port: {free_port()}}}\n"
             # a crashed process's claims come back after 5 s, not 15: a shorter test
             "inbox: {lease: 5s}\n"
-            "surveys: {remind_after: null, send_rates: {slack: {}}}\n",
+            "surveys: {remind_after: null}\n",
             {"SURVEYBOT_SLACK_BOT_TOKEN": fake.bot_token, "SURVEYBOT_SLACK_APP_TOKEN":
              fake.app_token, "SURVEYBOT_SLACK__API_BASE_URL": fake.base_url},
         )  # fmt: skip
