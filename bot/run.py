@@ -4,6 +4,10 @@ job loop and the flow watcher, all in one event loop; clean stop on SIGTERM/SIGI
 A platform runs when its token is set. With no platform configured,
 the terminal becomes the chat (type ``/start FLOW``), and the HTTP server runs beside it.
 
+Start order: the HTTP server, the flow watcher and webhook delivery; then each platform
+(its clients ready: PTB's Bot initialized, Slack's token checked); only then the inbox worker,
+the sender and the dispatcher's jobs, which need those clients for what a crashed process left.
+
 Shutdown order: stop accepting HTTP requests and let those in flight finish (webhook events
 included), stop the platform connections, let the dispatcher finish the jobs it holds, stop
 watching flows, then close storage.
@@ -99,21 +103,18 @@ async def _serve(svc: Services, stop: asyncio.Event, runners: list[PlatformRunne
     server = _Server(config)
     tasks: dict[str, asyncio.Task[None]] = {
         "http": asyncio.create_task(server.serve(), name="http"),
-        "dispatcher": asyncio.create_task(svc.dispatcher.run(stop), name="dispatcher"),
-        "inbox": asyncio.create_task(svc.inbox.run(stop), name="inbox"),
         "watcher": asyncio.create_task(watch_flows(svc.registry, stop), name="watcher"),
         "webhooks": asyncio.create_task(
             WebhookDelivery(svc.storage, settings.webhooks).run(stop), name="webhooks"
         ),
     }
-    if svc.sender is not None:
-        tasks["sender"] = asyncio.create_task(svc.sender.run(stop), name="sender")
     started: list[PlatformRunner] = []
     try:
         for runner in runners:
             started.append(runner)  # stopped on the way out even if its start fails midway
             await runner.start()
             log.info("%s started", runner.adapter.platform)
+        _start_workers(svc, stop, tasks)
         if not runners:
             log.info("no platform token set: running the console chat")
             tasks["console"] = asyncio.create_task(_console_then_stop(svc, stop), name="console")
@@ -141,6 +142,20 @@ async def _serve(svc: Services, stop: asyncio.Event, runners: list[PlatformRunne
             if isinstance(outcome, Exception):
                 log.error("task failed at shutdown: %r", outcome)
         log.info("stopped")
+
+
+def _start_workers(
+    svc: Services, stop: asyncio.Event, tasks: dict[str, asyncio.Task[None]]
+) -> None:
+    """The inbox worker, the sender and the dispatcher's jobs, once every platform is up: events
+    left in the inbox by a crashed process (and messages still owed) need the platform clients
+    ready (PTB's Bot initialized, Slack's auth checked). Started earlier, each leftover event
+    failed ("ExtBot is not properly initialized") and used up its attempts meanwhile; events
+    that come in while a platform starts simply wait in the inbox."""
+    tasks["inbox"] = asyncio.create_task(svc.inbox.run(stop), name="inbox")
+    if svc.sender is not None:
+        tasks["sender"] = asyncio.create_task(svc.sender.run(stop), name="sender")
+    tasks["dispatcher"] = asyncio.create_task(svc.dispatcher.run(stop), name="dispatcher")
 
 
 async def _console_then_stop(svc: Services, stop: asyncio.Event) -> None:

@@ -221,8 +221,17 @@ class Storage(FollowupStore, Protocol):
         (a first question, a reminder, webhook events) are inserted in the same transaction,
         only if the change applied."""
 
-    async def claim_event(self, event_id: str, now: datetime) -> bool:
-        """Mark a platform event processed; False if it already was."""
+    async def claim_event(
+        self,
+        event_id: str,
+        now: datetime,
+        *,
+        inbox_id: int | None = None,
+        outbox: Sequence[OutboxMessage] = (),
+    ) -> bool:
+        """Mark a platform event processed; False if it already was. Only when this claim is
+        the first, in the same transaction: the inbox row ``inbox_id`` marked done and the
+        ``outbox`` messages inserted (a notice the event owes, sent once)."""
 
     # invites -------------------------------------------------------------------------------
     async def create_invite(

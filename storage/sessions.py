@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from storage.base import CommitOutcome, Job, OutboxMessage, SessionRecord
-from storage.queues import QueueMethods, outbox_inserts
+from storage.queues import INBOX_DONE, QueueMethods, outbox_inserts
 from storage.rows import (
     JOB_COLUMNS,
     SESSION_COLUMNS,
@@ -80,14 +80,25 @@ class SessionMethods(QueueMethods):
             updated = await self._write(update, params)
         return CommitOutcome.of(updated == 1, version)
 
-    async def claim_event(self, event_id: str, now: datetime) -> bool:
-        inserted = await self._run(
+    async def claim_event(
+        self,
+        event_id: str,
+        now: datetime,
+        *,
+        inbox_id: int | None = None,
+        outbox: Sequence[OutboxMessage] = (),
+    ) -> bool:
+        insert = self.dialect.sql(
             "INSERT INTO processed_events (event_id, processed_at) VALUES (?, ?)"
-            " ON CONFLICT DO NOTHING",
-            event_id,
-            self.dialect.time(now),
+            " ON CONFLICT DO NOTHING"
         )
-        return inserted == 1
+        params = (event_id, self.dialect.time(now))
+        then = outbox_inserts(outbox, self.dialect)
+        if inbox_id is not None:
+            then.append((self.dialect.sql(INBOX_DONE), [self.dialect.time(now), inbox_id]))
+        if then:  # owed (and the event done) only if this claim is the first: one transaction
+            return await self._write_if((insert, params), then) == 1
+        return await self._write(insert, params) == 1
 
     async def finish_job(self, job_id: int) -> None:
         await self._run("UPDATE jobs SET status = 'done' WHERE id = ?", job_id)

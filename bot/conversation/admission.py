@@ -169,15 +169,18 @@ async def thank_again(
     """A customer who asks for a survey they answered recently is thanked instead (once per
     request: a redelivered command is not thanked twice), in their language."""
     adapter = runtime.adapters.get(address.platform)
-    if adapter is None or (
-        key and not await runtime.storage.claim_event(f"thanked:{key}", runtime.clock())
-    ):
+    if adapter is None:
         return
     flow = runtime.flow(flow_id)
     if locale is None:
         locale = await adapter.locale_of(address)
     lang = locale_for(flow, locale)
     text = text_for("already_told", lang, flow)
+    if key and runtime.sender is not None:  # owed with the claim: sent after a crash too
+        await runtime.owe_notice(address, text, lang, f"thanked:{key}")
+        return
+    if key and not await runtime.storage.claim_event(f"thanked:{key}", runtime.clock()):
+        return
     try:
         await adapter.send(address, Prompt(kind="notice", session_id="", text=text, locale=lang))
     except DeliveryError as exc:

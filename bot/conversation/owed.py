@@ -24,7 +24,7 @@ from storage.base import OutboxMessage, SessionRecord, Storage
 
 def owed_prompt(address: Address, prompt: Prompt, now: datetime) -> OutboxMessage:
     return OutboxMessage(address=address, kind=prompt.kind, body=prompt.model_dump_json(),
-                         created_at=now, session_id=prompt.session_id)  # fmt: skip
+                         created_at=now, session_id=prompt.session_id or None)  # fmt: skip
 
 
 def owed_settle(

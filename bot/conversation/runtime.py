@@ -21,8 +21,10 @@ from datetime import datetime, timedelta
 from bot import metrics
 from bot.chat import (
     Adapter,
+    Address,
     DeliveryError,
     Inbound,
+    Prompt,
     decode_payload,
 )
 from bot.conversation.addressee import refusal
@@ -126,12 +128,8 @@ class Runtime(Starting):
             where = (inbound.platform, inbound.user_id, inbound.chat_id, inbound.thread_id)
             active = await self.storage.active_session(*where)
             if active is None:
-                # a DM with no survey under way gets a notice — once, not per redelivery
-                if inbound.chat_id is None and (
-                    inbound.event_id is None
-                    or await self.storage.claim_event(inbound.event_id, self.clock())
-                ):
-                    await adapter.acknowledge(inbound, text_for("no_survey", self._lang(inbound)))
+                if inbound.chat_id is None:  # a DM with no survey under way gets a notice
+                    await self._no_survey(adapter, inbound)
                 return "no_session"
             session_id = active.id
         if session_id is None:
@@ -157,6 +155,35 @@ class Runtime(Starting):
                 session = await self.storage.get_session(session_id)
             await adapter.acknowledge(inbound, text_for("already_answered", self._lang(inbound)))
             return "duplicate"
+
+    async def _no_survey(self, adapter: Adapter, inbound: Inbound) -> None:
+        """ "No survey is waiting for you", once per event (not per redelivery): owed with the
+        event's claim and the inbox row done, so a crash right after still delivers it."""
+        text, lang = text_for("no_survey", self._lang(inbound)), self._lang(inbound)
+        if self.sender is not None and inbound.event_id is not None:
+            address = Address(platform=inbound.platform, user_id=inbound.user_id)
+            await self.owe_notice(address, text, lang, inbound.event_id, carried())
+        elif inbound.event_id is None or await self.storage.claim_event(
+            inbound.event_id, self.clock()
+        ):
+            await adapter.acknowledge(inbound, text)
+
+    async def owe_notice(
+        self, address: Address, text: str, locale: str, once: str, inbox_id: int | None = None
+    ) -> bool:
+        """A notice to ``address`` owed once per ``once`` (an event id): an outbox row
+        committed with the claim of ``once`` (and the inbox row ``inbox_id`` marked done), then
+        the sender is woken. False when ``once`` was claimed before (nothing owed again).
+        Needs the sender; without one, claim and send yourself."""
+        assert self.sender is not None
+        prompt = Prompt(kind="notice", session_id="", text=text, locale=locale)
+        owed = owed_prompt(address, prompt, self.clock())
+        if not await self.storage.claim_event(once, self.clock(), inbox_id=inbox_id,
+                                              outbox=[owed]):  # fmt: skip
+            return False
+        ticket_done(inbox_id)
+        self.sender.wake()
+        return True
 
     async def _forged(self, adapter: Adapter, inbound: Inbound) -> str:
         log.warning("ignored tap with unknown payload %r", inbound.payload)

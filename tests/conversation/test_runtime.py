@@ -228,3 +228,28 @@ async def test_a_redelivered_last_answer_after_the_survey_ended_says_nothing(
     await runtime.handle(typed("The agent never called back", event="m2"))
     assert adapter.notices() == []
     assert len(await answers(sqlite_storage)) == 2
+
+
+async def test_no_survey_notice_owed_when_the_process_died_is_sent_once_after_the_restart(
+    registry: FlowRegistry, sqlite_storage: SQLiteStorage, adapter: RecordingAdapter
+) -> None:
+    """Anna writes to the bot with no survey under way; the process dies before the "no
+    survey" notice goes out. It was owed with the event's claim, so the restarted sender tells
+    her, once: a redelivery of her message owes nothing more."""
+    runtime = Runtime(registry, sqlite_storage, {"console": adapter})
+    runtime.sender = Sender(sqlite_storage, runtime.adapters)  # never runs: the process dies
+    await runtime.handle(typed("hello?", event="e1"))
+    await runtime.handle(typed("hello?", event="e1"))  # the platform delivers it again
+    assert adapter.sent == [] and adapter.notices() == []  # owed, not sent yet
+    restarted = Sender(sqlite_storage, {"console": adapter})
+    stop = asyncio.Event()
+    running = asyncio.create_task(restarted.run(stop))
+    for _ in range(500):
+        if adapter.sent and not restarted.busy:
+            break
+        await asyncio.sleep(0.01)
+    stop.set()
+    await running
+    assert [(d.prompt.kind, d.prompt.text, d.address) for d in adapter.sent] == [
+        ("notice", "There is no survey waiting for you right now.", ANNA)
+    ]

@@ -185,6 +185,20 @@ async def test_an_answer_marks_its_event_done_and_owes_the_next_question(
     )  # fmt: skip
 
 
+async def test_a_notice_is_owed_with_the_first_claim_of_its_event_only(storage: Storage) -> None:
+    """ "No survey waiting": the event's claim, its inbox row done and the notice, one
+    transaction; a second claim of the same event owes nothing and leaves its row alone."""
+    await storage.inbox_put([event(1), event(2, "other")])  # the same event, twice stored
+    first, again = await storage.inbox_claim(10, LEASE, T0)
+    assert await storage.claim_event("tg:hello", T0, inbox_id=first.id,
+                                     outbox=[message("No survey is waiting")])  # fmt: skip
+    assert not await storage.claim_event("tg:hello", T0, inbox_id=again.id,
+                                         outbox=[message("No survey is waiting")])  # fmt: skip
+    counts = await storage.queue_counts()
+    assert (counts["inbox.done"], counts["outbox.pending"]) == (1, 1)
+    assert texts(await storage.outbox_claim(10, LEASE, T0)) == ["No survey is waiting"]
+
+
 async def test_a_losing_commit_leaves_its_event_pending_and_owes_nothing(
     storage: Storage,
 ) -> None:

@@ -4,7 +4,9 @@ Telegram delivered it; after the restart Anna taps 10 on that message, and the t
 and answered with the next question, not "This button is not valid any more".
 
 The dead process still holds Anna's /start in the inbox (leased), so her tap waits until that
-lease runs out: ``inbox.lease`` is 2 s here instead of 15 s, to keep the test short."""
+lease runs out: ``inbox.lease`` is 2 s here instead of 15 s, to keep the test short. The
+question's outbox row is still leased to the dead sender too, so what the tap owes (the settled
+message, the next question) waits in Anna's chat until that lease (15 s) runs out."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from tests.platforms.telegram.test_telegram_run import Installation
 from tests.support.telegram_harness import ANNA, Person, add_people, button
 
 WAIT = 15.0  # seconds any one thing may take on a loaded machine
+SENDER_LEASE = 15.0  # the outbox rows a dead sender held come back after this (Sender.lease)
 
 
 async def test_a_tap_on_the_question_sent_just_before_kill_9_is_recorded(
@@ -56,7 +59,7 @@ async def test_a_tap_on_the_question_sent_just_before_kill_9_is_recorded(
                      if m["text"] == "We're glad to hear it! What did you like most?"),
                     None,
                 ),
-                WAIT,
+                SENDER_LEASE + WAIT,  # the dead sender's lease on the question holds the chat
                 what="the next question",
             )  # fmt: skip
             assert follow_up is not None
