@@ -167,11 +167,13 @@ class Storage(FollowupStore, Protocol):
         *,
         inbox_id: int | None = None,
         outbox: Sequence[OutboxMessage] = (),
+        jobs: Sequence[Job] = (),
     ) -> SessionRecord:
         """Insert; with an idempotency key already used, return the existing session instead.
         In the same transaction: the inbox row ``inbox_id`` is marked done (either way: its
-        session exists) and the ``outbox`` messages are inserted (only if the session is new:
-        the first creation already owed them)."""
+        session exists), the ``outbox`` messages and the ``jobs`` (its send, reminder and
+        expiry) are inserted (only if the session is new: the first creation already owed
+        them)."""
 
     async def get_session(self, session_id: str) -> SessionRecord | None: ...
 

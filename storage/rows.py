@@ -21,6 +21,19 @@ from storage.schema import ANSWERS, SESSIONS
 SESSION_COLUMNS = SESSIONS.column_list
 ANSWER_COLUMNS = ANSWERS.column_list
 JOB_COLUMNS = "id, kind, session_id, run_at, attempts, last_error"
+# a job per kind and session: adding one again moves it (and makes it pending again)
+JOB_UPSERT = (
+    "INSERT INTO jobs (kind, session_id, run_at, attempts) VALUES (?, ?, ?, ?)"
+    " ON CONFLICT (kind, session_id) DO UPDATE SET run_at = excluded.run_at, status = 'pending'"
+)
+
+
+def job_inserts(jobs: Sequence[Job], dialect: Dialect) -> list[tuple[str, list[Any]]]:
+    """The statements that add ``jobs`` (each an upsert), for a transaction of their own."""
+    sql = dialect.sql(JOB_UPSERT)
+    return [(sql, [j.kind, j.session_id, dialect.time(j.run_at), j.attempts]) for j in jobs]
+
+
 # the session fields update_session may change (it also moves the version)
 UPDATABLE = frozenset(
     {"status", "sent_at", "expires_at", "reminded", "error", "chat_id", "send_at", "prompted",

@@ -38,7 +38,7 @@ from bot.conversation.config import SurveysConfig
 from bot.conversation.jobs import Jobs, lane_of
 from bot.conversation.locks import KeyedLock
 from bot.conversation.runtime import Runtime
-from storage.base import SessionRecord, Storage, utcnow
+from storage.base import Job, SessionRecord, Storage, utcnow
 
 log = logging.getLogger(__name__)
 __all__ = ["Dispatcher", "TriggerResult"]  # TriggerResult lives in admission
@@ -134,17 +134,19 @@ class Dispatcher(Jobs):
                     created=False,
                 )
         queue_at = send_at if send_at is not None and send_at > now else None
+        # its jobs are stored with the session: a crash right after strands nothing
+        jobs = self._follow_up_jobs if queue_at is None else (
+            lambda record: [Job(kind="send", session_id=record.id, run_at=queue_at)])  # fmt: skip
         session, created = await self.runtime.create_session(
             flow_id, address, context, triggered_by=triggered_by, locale=locale,
             idempotency_key=idempotency_key, send_at=send_at,
-            lane=None if queue_at is not None else lane_of(triggered_by),
+            lane=None if queue_at is not None else lane_of(triggered_by), jobs=jobs,
         )  # fmt: skip
         if not created:
             return replay(session, idempotency_key, flow_id, address, context)
         if queue_at is not None:
-            await self._add_job("send", session.id, queue_at)
             return TriggerResult(status="scheduled", session_id=session.id)
-        return await self._owed(session)
+        return await self._owed(session, follow_ups=False)
 
     async def _stranded(self, session: SessionRecord, now: datetime) -> bool:
         """A session due now, never marked sent, with no job to send it."""
@@ -159,16 +161,17 @@ class Dispatcher(Jobs):
             return TriggerResult(status="sent", session_id=session.id, created=False)
         return await self._owed(owed)
 
-    async def _owed(self, session: SessionRecord) -> TriggerResult:
-        """The first question is owed: reminder and expiry jobs, then how the send went. Staff
-        and programs wait (up to ``confirm_wait``) to hear "sent" or why it failed; a customer
-        who started the survey themselves is not kept waiting."""
-        if is_customer_started(session.triggered_by):
+    async def _owed(self, session: SessionRecord, *, follow_ups: bool = True) -> TriggerResult:
+        """The first question is owed: reminder and expiry jobs (unless they were stored with
+        the session), then how the send went. Staff and programs wait (up to
+        ``confirm_wait``) to hear "sent" or why it failed; a customer who started the survey
+        themselves is not kept waiting. (A reminder or expiry of a survey that failed finds it
+        failed and does nothing.)"""
+        if follow_ups:
             await self._follow_ups(session)
+        if is_customer_started(session.triggered_by):
             return TriggerResult(status="sent", session_id=session.id)
         outcome = await self.runtime.first_outcome(session.id, self.confirm_wait)
-        if outcome is None or outcome[0] != "failed":
-            await self._follow_ups(session)
         if outcome is None:
             reason = f"queued: {session.platform} has not taken it yet; it goes out in turn"
             return TriggerResult(status="scheduled", session_id=session.id, reason=reason)
@@ -192,14 +195,22 @@ class Dispatcher(Jobs):
         return token
 
     # delivery ----------------------------------------------------------------------------
-    async def _follow_ups(self, session: SessionRecord) -> None:
+    def _follow_up_jobs(self, session: SessionRecord) -> list[Job]:
+        """The expiry (at ``expires_at``) and the one reminder (``remind_after`` after the
+        question went out, if that is before the expiry) of a session being asked now."""
+        jobs = []
         if session.expires_at is not None:
-            await self._add_job("expire", session.id, session.expires_at)
+            jobs.append(Job(kind="expire", session_id=session.id, run_at=session.expires_at))
         remind_after = self.surveys.remind_after
         if remind_after:
             at = (session.sent_at or self.clock()) + remind_after
             if session.expires_at is None or at < session.expires_at:
-                await self._add_job("remind", session.id, at)
+                jobs.append(Job(kind="remind", session_id=session.id, run_at=at))
+        return jobs
+
+    async def _follow_ups(self, session: SessionRecord) -> None:
+        for job in self._follow_up_jobs(session):
+            await self.storage.add_job(job)
 
     def _needs_reminder(self, session: SessionRecord) -> bool:
         return (

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 from contextlib import suppress
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from bot import metrics
 from bot.conversation.admission import is_customer_started
@@ -148,12 +148,6 @@ class Jobs:
     async def _finish(self, job: Job, outcome: str) -> str:
         await self.storage.finish_job(_id(job))
         return outcome
-
-    async def _add_job(
-        self, kind: Literal["send", "remind", "expire"], sid: str, at: datetime, attempts: int = 0
-    ) -> None:
-        job = Job(kind=kind, session_id=sid, run_at=at, attempts=attempts)
-        await self.storage.add_job(job)
 
 
 def _id(job: Job) -> int:

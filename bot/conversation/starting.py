@@ -39,7 +39,7 @@ from bot.conversation.ticket import carried, committed
 from bot.survey.engine import begin
 from bot.survey.prompts import question_prompt
 from bot.survey.texts import text_for
-from storage.base import Lane, OutboxMessage, SessionRecord, Storage
+from storage.base import Job, Lane, OutboxMessage, SessionRecord, Storage
 
 if TYPE_CHECKING:
     from bot.survey.flow import Flow
@@ -97,11 +97,13 @@ class Starting:
         idempotency_key: str | None = None,
         send_at: datetime | None = None,
         lane: Lane | None = None,
+        jobs: Callable[[SessionRecord], Sequence[Job]] | None = None,
     ) -> tuple[SessionRecord, bool]:
         """Store a new session; ``(session, created)``. With ``lane`` its first question is
         owed now, in that lane, in the same transaction (status ``active``); without, it is
-        stored ``scheduled`` for a ``send`` job. With an idempotency key already used, the
-        existing session comes back with created=False and nothing is owed again."""
+        stored ``scheduled`` for a ``send`` job. ``jobs(record)`` (its send, or its reminder
+        and expiry) are stored in that transaction too. With an idempotency key already used,
+        the existing session comes back with created=False and nothing is owed again."""
         flow = self.flow(flow_id)
         await self.storage.save_flow_version(flow.id, flow.version, flow.to_json())
         if locale is None and address.platform in self.adapters:
@@ -133,8 +135,9 @@ class Starting:
             self._watch(record.id)
         inbox_id = carried()
         stored = await self.storage.create_session(
-            record, inbox_id=inbox_id, outbox=owed if self.sender is not None else ()
-        )
+            record, inbox_id=inbox_id, outbox=owed if self.sender is not None else (),
+            jobs=jobs(record) if jobs is not None else (),
+        )  # fmt: skip
         committed(inbox_id)
         created = stored.id == record.id
         if not created:
@@ -247,9 +250,12 @@ class Starting:
             if session is not None and session.status == "active" and session.sent_at is None:
                 log.warning("could not send %s to %s:%s: %s", session.flow_id,
                             session.platform, session.user_id, reason)  # fmt: skip
-                await self.storage.update_session(
+                failed = await self.storage.update_session(
                     session.id, session.version, status="failed", error=reason
                 )
+                # its reminder and expiry (stored with it) would find it failed: done now
+                for job in await self.storage.pending_jobs(session.id) if failed.ok else []:
+                    await self.storage.finish_job(job.id or 0)
         self._settle(message.session_id, ("failed", reason))
 
     async def _deliver(self, owed: Sequence[OutboxMessage]) -> None:

@@ -59,6 +59,7 @@ from storage.rows import (
     export_from_row,
     export_order,
     job_from_row,
+    job_inserts,
     next_version,
     session_from_row,
     session_params,
@@ -139,6 +140,7 @@ class PostgresStorage(SessionMethods, FollowupMethods):
         *,
         inbox_id: int | None = None,
         outbox: Sequence[OutboxMessage] = (),
+        jobs: Sequence[Job] = (),
     ) -> SessionRecord:
         async with self.db.transaction() as conn:
             inserted = await conn.execute(
@@ -154,7 +156,8 @@ class PostgresStorage(SessionMethods, FollowupMethods):
                 if row is None:
                     raise LookupError(f"session with key {record.idempotency_key!r} vanished")
                 existing = session_from_row(row)
-            for sql, params in outbox_inserts(outbox, SQL) if existing is None else []:
+            owed = [*outbox_inserts(outbox, SQL), *job_inserts(jobs, SQL)]
+            for sql, params in owed if existing is None else []:
                 await conn.execute(sql, *params)
             if inbox_id is not None:
                 await conn.execute(SQL.sql(INBOX_DONE), record.created_at, inbox_id)
@@ -249,15 +252,8 @@ class PostgresStorage(SessionMethods, FollowupMethods):
 
     # jobs
     async def add_job(self, job: Job) -> int:
-        [(job_id,)] = await self.db.fetch_writing(
-            "INSERT INTO jobs (kind, session_id, run_at, attempts) VALUES ($1, $2, $3, $4)"
-            " ON CONFLICT (kind, session_id) DO UPDATE SET run_at = excluded.run_at,"
-            " status = 'pending' RETURNING id",
-            job.kind,
-            job.session_id,
-            job.run_at,
-            job.attempts,
-        )
+        [(sql, params)] = job_inserts([job], SQL)
+        [(job_id,)] = await self.db.fetch_writing(sql + " RETURNING id", *params)
         return int(job_id)
 
     async def claim_jobs(self, now: datetime, limit: int, lease: timedelta) -> list[Job]:

@@ -45,6 +45,7 @@ from storage.rows import (
     export_from_row,
     export_order,
     job_from_row,
+    job_inserts,
     json_dict,
     next_version,
     placeholders,
@@ -167,12 +168,13 @@ class SQLiteStorage(SessionMethods, FollowupMethods):
         *,
         inbox_id: int | None = None,
         outbox: Sequence[OutboxMessage] = (),
+        jobs: Sequence[Job] = (),
     ) -> SessionRecord:
         insert = (
             f"INSERT OR IGNORE INTO sessions ({SESSION_COLUMNS})"
             f" VALUES ({placeholders(len(SESSIONS.columns))})"
         )
-        if inbox_id is None and not outbox:
+        if inbox_id is None and not outbox and not jobs:
             inserted = await self.conn.writer.execute(insert, session_params(record, SQL))
         else:
             async with self.conn.transaction() as db:
@@ -182,7 +184,8 @@ class SQLiteStorage(SessionMethods, FollowupMethods):
                     "SELECT 1 FROM sessions WHERE idempotency_key = ?", (record.idempotency_key,)
                 ):
                     raise sqlite3.IntegrityError(f"session id {record.id!r} already exists")
-                for sql, params in outbox_inserts(outbox, SQL) if inserted else []:
+                owed = [*outbox_inserts(outbox, SQL), *job_inserts(jobs, SQL)]
+                for sql, params in owed if inserted else []:
                     await db.execute(sql, params)
                 if inbox_id is not None:
                     await db.execute(INBOX_DONE, (iso(record.created_at), inbox_id))
@@ -263,12 +266,8 @@ class SQLiteStorage(SessionMethods, FollowupMethods):
 
     # jobs
     async def add_job(self, job: Job) -> int:
-        (row,) = await self.conn.writer.fetch(
-            "INSERT INTO jobs (kind, session_id, run_at, attempts) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT (kind, session_id) DO UPDATE SET run_at = excluded.run_at,"
-            " status = 'pending' RETURNING id",
-            (job.kind, job.session_id, iso(job.run_at), job.attempts),
-        )
+        [(sql, params)] = job_inserts([job], SQL)
+        (row,) = await self.conn.writer.fetch(sql + " RETURNING id", params)
         return int(row[0])
 
     async def claim_jobs(self, now: datetime, limit: int, lease: timedelta) -> list[Job]:

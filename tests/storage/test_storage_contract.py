@@ -275,6 +275,20 @@ async def test_jobs_are_unique_per_kind_and_session(storage: Storage) -> None:
     assert await storage.pending_jobs("s2") == []
 
 
+async def test_a_new_sessions_jobs_are_stored_with_it_and_only_once(storage: Storage) -> None:
+    """Its reminder and expiry go in the session's own transaction: no crash in between can
+    leave a session that never expires; a repeated request (same key) adds none."""
+    jobs = [Job(kind="expire", session_id="s1", run_at=T0 + timedelta(hours=72)),
+            Job(kind="remind", session_id="s1", run_at=T0 + timedelta(hours=24))]  # fmt: skip
+    await storage.create_session(session("s1", idempotency_key="k"), jobs=jobs)
+    assert [(j.kind, j.run_at) for j in await storage.pending_jobs("s1")] == [
+        ("remind", T0 + timedelta(hours=24)), ("expire", T0 + timedelta(hours=72)),
+    ]  # fmt: skip
+    later = [Job(kind="expire", session_id="s2", run_at=T0)]
+    again = await storage.create_session(session("s2", idempotency_key="k"), jobs=later)
+    assert again.id == "s1" and await storage.pending_jobs("s2") == []
+
+
 async def test_claim_jobs_leases(storage: Storage) -> None:
     lease = timedelta(minutes=5)
     job_id = await storage.add_job(Job(kind="send", session_id="s1", run_at=T0))
