@@ -148,6 +148,10 @@ class Storage(FollowupStore, Protocol):
     answers: :class:`~storage.followup_records.FollowupStore`."""
 
     url: str
+    # Writes submitted in one event-loop turn commit together, row writes (inbox events stored,
+    # outbox rows marked sent) before claims, so a claim submitted beside a write sees it
+    # (SQLite's group commit). False: each write is its own transaction (PostgreSQL's pool).
+    groups_writes: bool
 
     async def open(self) -> None:
         """Connect and apply pending migrations."""

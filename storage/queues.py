@@ -157,6 +157,11 @@ class QueueMethods:
     async def _returning(self, sql: str, params: Sequence[Any]) -> list[Sequence[Any]]:
         raise NotImplementedError
 
+    async def _returning_last(self, sql: str, params: Sequence[Any]) -> list[Sequence[Any]]:
+        """:meth:`_returning`, after every other write batched with it (an outbox claim sees
+        the rows the answers committed beside it owe)."""
+        return await self._returning(sql, params)
+
     async def _run(self, sql: str, *params: Any) -> int:
         return await self._write(self.dialect.sql(sql), params)
 
@@ -238,7 +243,7 @@ class QueueMethods:
             "WHERE r.status = 'pending'", f"WHERE r.lane IN ({lane_names}) AND r.status = 'pending'"
         )
         t = self.dialect.time
-        rows = await self._returning(
+        rows = await self._returning_last(
             self.dialect.sql(sql), (t(now), t(now), t(now), limit, t(now + lease))
         )
         return sorted(map(outbox_from_row, rows), key=lambda m: (m.lane != "interactive", m.id))

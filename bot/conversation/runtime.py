@@ -178,11 +178,10 @@ class Runtime(Starting):
         assert self.sender is not None
         prompt = Prompt(kind="notice", session_id="", text=text, locale=locale)
         owed = owed_prompt(address, prompt, self.clock())
-        if not await self.storage.claim_event(once, self.clock(), inbox_id=inbox_id,
-                                              outbox=[owed]):  # fmt: skip
+        claimed = self.storage.claim_event(once, self.clock(), inbox_id=inbox_id, outbox=[owed])
+        if not await self._owing(claimed, [owed]):
             return False
         ticket_done(inbox_id)
-        self.sender.wake()
         return True
 
     async def _forged(self, adapter: Adapter, inbound: Inbound) -> str:
@@ -236,17 +235,12 @@ class Runtime(Starting):
         hooks = [*webhook_rows(self.webhooks, session, step, now),
                  *alert_rows(self.alerts, flow, session, step, now, inbound.user_name)]  # fmt: skip
         inbox_id = carried()
-        committed = await self.storage.commit(
-            session.id,
-            session.version,
-            state=step.state,
-            status="completed" if step.outcome == "done" else "active",
-            now=now,
-            answer=step.answer,
-            event_id=event_id,
-            inbox_id=inbox_id,
-            outbox=[*(owed if self.sender is not None else ()), *hooks],
-        )
+        rows = [*(owed if self.sender is not None else ()), *hooks]
+        committed = await self._owing(self.storage.commit(
+            session.id, session.version, state=step.state,
+            status="completed" if step.outcome == "done" else "active", now=now,
+            answer=step.answer, event_id=event_id, inbox_id=inbox_id, outbox=rows,
+        ), rows)  # fmt: skip
         if committed.result == "conflict":
             return "conflict"
         if not committed.ok:
@@ -260,9 +254,7 @@ class Runtime(Starting):
         ticket_done(inbox_id)
         metrics.ANSWERS.labels(flow.id, step.answer.metric).inc()
         await adapter.acknowledge(inbound, None)
-        if self.sender is not None:
-            self.sender.wake()
-        else:
+        if self.sender is None:
             for message in owed:
                 sent = await send_now(adapter, message)
                 await record_prompted(self.storage, self.flow_for, message, sent, now)
@@ -283,18 +275,16 @@ class Runtime(Starting):
         mention = session.user_name if session.chat_id else None
         prompt = question_prompt(flow, session.state, session.id, hint=hint, mention=mention)
         inbox_id = carried()
-        committed = await self.storage.commit(
+        rows = [owed_prompt(session.address, prompt, now)] if self.sender else []
+        committed = await self._owing(self.storage.commit(
             session.id, session.version, state=session.state, status="active", now=now,
-            event_id=inbound.event_id, inbox_id=inbox_id,
-            outbox=[owed_prompt(session.address, prompt, now)] if self.sender else (),
-        )  # fmt: skip
+            event_id=inbound.event_id, inbox_id=inbox_id, outbox=rows,
+        ), rows)  # fmt: skip
         if not committed.ok:  # conflict: decide again; duplicate: a redelivery, said already
             return committed.result
         ticket_done(inbox_id)
         await adapter.acknowledge(inbound, None)
-        if self.sender is not None:
-            self.sender.wake()
-        else:
+        if self.sender is None:
             await adapter.send(session.address, prompt)
         return "invalid"
 

@@ -23,9 +23,10 @@ import asyncio
 import json
 import logging
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from bot import metrics
 from bot.chat import Adapter, DeliveryError, Inbound, Prompt, Settled
@@ -36,6 +37,7 @@ from bot.conversation.worker import ClaimLoop
 from storage.base import OutboxMessage, Storage, utcnow
 
 log = logging.getLogger(__name__)
+W = TypeVar("W")
 BACKOFF = (1.0, 5.0, 30.0, 120.0, 600.0)  # seconds before retries 1, 2, ...
 MAX_ATTEMPTS = 8
 
@@ -79,6 +81,19 @@ class Sender:
     def wake(self) -> None:
         """Something was owed just now: look at once."""
         self._loop.wake()
+
+    async def along(self, write: Awaitable[W], owed: Sequence[OutboxMessage]) -> W:
+        """Await ``write``, a commit that owes ``owed``, with a claim beside it
+        (:meth:`ClaimLoop.claim_beside`, where storage groups writes): the owed rows go out
+        without another round trip. The sender is woken unless that claim got a row of every
+        chat owed something (the rest of such a chat follows its first row)."""
+        beside = self._loop.claim_beside(handler=False) if self.storage.groups_writes else None
+        try:
+            return await write
+        finally:
+            got = {row.chat for row in await beside} if beside is not None else set()
+            if any(m.chat not in got for m in owed if m.lane != "webhook"):
+                self._loop.wake()
 
     def start(self) -> None:
         self._loop.start()
@@ -153,10 +168,17 @@ class Sender:
         lease = message.lease_until - self.clock() if message.lease_until else self.lease
         deadline = loop.time() + lease.total_seconds()
         recorded = False
+        # the chat's next message, claimed in the same batch as this row's "sent"
+        beside = self._loop.claim_beside() if self.storage.groups_writes else None
         while True:
             try:
                 if not recorded:
-                    await self.storage.outbox_sent(message.id, message_id, at)
+                    try:
+                        await self.storage.outbox_sent(message.id, message_id, at)
+                    finally:
+                        if beside is not None:
+                            await beside
+                            beside = None
                     recorded = True
                 if self.on_sent is not None:
                     await self.on_sent(message, message_id)

@@ -26,9 +26,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 from bot import metrics
 from bot.chat import Adapter, Address, DeliveryError
@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from bot.survey.flow import Flow
 
 log = logging.getLogger(__name__)
+W = TypeVar("W")
 FirstOutcome = tuple[Literal["sent", "failed", "queued"], str | None]
 WATCHED = 1024  # first questions whose outcome is kept for a caller that may ask
 RETRY_INLINE = timedelta(seconds=5)  # without a sender: a failed send is owed again after
@@ -134,10 +135,10 @@ class Starting:
         if owed:
             self._watch(record.id)
         inbox_id = carried()
-        stored = await self.storage.create_session(
-            record, inbox_id=inbox_id, outbox=owed if self.sender is not None else (),
-            jobs=jobs(record) if jobs is not None else (),
-        )  # fmt: skip
+        rows = owed if self.sender is not None else []
+        stored = await self._owing(self.storage.create_session(
+            record, inbox_id=inbox_id, outbox=rows, jobs=jobs(record) if jobs is not None else (),
+        ), rows)  # fmt: skip
         committed(inbox_id)
         created = stored.id == record.id
         if not created:
@@ -156,10 +157,9 @@ class Starting:
                 return None
             owed = [first_question(await self.flow_for(session), session, lane, self.clock())]
             self._watch(session.id)
-            moved = await self.storage.update_session(
-                session.id, session.version, status="active",
-                outbox=owed if self.sender is not None else (),
-            )  # fmt: skip
+            rows = owed if self.sender is not None else []
+            moved = await self._owing(self.storage.update_session(
+                session.id, session.version, status="active", outbox=rows), rows)  # fmt: skip
             if not moved.ok:
                 self._first.pop(session.id, None)
                 return None
@@ -174,10 +174,9 @@ class Starting:
             if session is None or not due(session):
                 return None
             owed = [reminder(await self.flow_for(session), session, self.clock())]
-            moved = await self.storage.update_session(
-                session.id, session.version, reminded=True,
-                outbox=owed if self.sender is not None else (),
-            )  # fmt: skip
+            rows = owed if self.sender is not None else []
+            moved = await self._owing(self.storage.update_session(
+                session.id, session.version, reminded=True, outbox=rows), rows)  # fmt: skip
         if moved.ok:
             await self._deliver(owed)
         return moved.ok
@@ -258,10 +257,17 @@ class Starting:
                     await self.storage.finish_job(job.id or 0)
         self._settle(message.session_id, ("failed", reason))
 
+    async def _owing(self, write: Awaitable[W], rows: Sequence[OutboxMessage]) -> W:
+        """Await ``write``, which owes ``rows``; the sender claims them beside it
+        (:meth:`Sender.along`: no round trip of its own where storage groups writes)."""
+        if self.sender is None or not rows:
+            return await write
+        return await self.sender.along(write, rows)
+
     async def _deliver(self, owed: Sequence[OutboxMessage]) -> None:
-        """Committed rows: the sender's now. Without a sender, sent at once (see above)."""
+        """Committed rows: the sender's now (it was told by :meth:`_owing`). Without a
+        sender, sent at once (see above)."""
         if self.sender is not None:
-            self.sender.wake()
             return
         for message in owed:
             adapter = self.adapters.get(message.address.platform)

@@ -29,6 +29,9 @@ class ClaimLoop(Generic[T]):
     _unseen: bool = field(default=False, repr=False)  # woken since the last empty claim
     _wakes: int = field(default=0, repr=False)
     _worker: asyncio.Task[None] | None = field(default=None, repr=False)
+    # handlers whose successor rows a claim beside their last write already looked for
+    _covered: set[asyncio.Task[Any]] = field(default_factory=set, repr=False)
+    _running: bool = field(default=False, repr=False)  # run() is looping
     _stop: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
 
     @property
@@ -53,6 +56,34 @@ class ClaimLoop(Generic[T]):
             self._tasks.add(task)
             task.add_done_callback(self._finished)
 
+    def claim_beside(self, *, handler: bool = True) -> asyncio.Future[list[T]] | None:
+        """Claim now, beside a write the caller is about to submit and await: on SQLite both
+        land in one group-commit batch (or the claim in a later one), after that write, so
+        the rows it frees (the next message of a chat whose message was just marked sent) or
+        owes (what an answer commit owes) are claimed without another round trip. Await what
+        this returns after the write: the rows it got, handled as if the loop had claimed
+        them. ``handler``: the caller is one of this loop's handlers and its write was
+        submitted before it first suspends; when the claim then saw everything there was,
+        the handler's end wakes nobody (that would be an empty claim, a write transaction of
+        its own)."""
+        room = self.room
+        if room <= 0 or not self._running or self.stopping:
+            return None
+        wakes, task = self._wakes, asyncio.current_task() if handler else None
+
+        async def claim() -> list[T]:
+            try:
+                rows = await self.claim(room)
+            except Exception as exc:  # storage logs its own failures; the loop claims again
+                log.debug("%s: claim beside failed: %r", self.name, exc)
+                return []
+            self.take(rows)
+            if len(rows) < room and wakes == self._wakes and task is not None:
+                self._covered.add(task)
+            return rows
+
+        return asyncio.ensure_future(claim())
+
     def wake(self) -> None:
         self._wakes += 1
         self._unseen = True
@@ -72,6 +103,7 @@ class ClaimLoop(Generic[T]):
         """Until ``stop``; then waits (up to 10 s) for the rows it holds."""
         self._stop = stop
         stopping = asyncio.ensure_future(stop.wait())
+        self._running = True
         try:
             while not stop.is_set():
                 self._wake.clear()
@@ -82,6 +114,7 @@ class ClaimLoop(Generic[T]):
                                    return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
                 woken.cancel()
         finally:
+            self._running = False
             stopping.cancel()
             if self._tasks:
                 await asyncio.wait(set(self._tasks), timeout=10)
@@ -105,4 +138,7 @@ class ClaimLoop(Generic[T]):
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
+        if task in self._covered:  # a claim beside its last write looked already
+            self._covered.discard(task)
+            return
         self.wake()  # the next row of its key (or chat) may be claimed now

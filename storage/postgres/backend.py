@@ -71,6 +71,7 @@ SQL = dialect.POSTGRES
 
 class PostgresStorage(SessionMethods, FollowupMethods):
     dialect = SQL
+    groups_writes = False
 
     def __init__(self, url: str, *, pool_size: int = POOL_SIZE) -> None:
         self.url = url

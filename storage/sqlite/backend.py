@@ -55,7 +55,7 @@ from storage.schema import SESSIONS
 from storage.sessions import SessionMethods
 from storage.sqlite import copy as sqlite_copy
 from storage.sqlite import reports as sqlite_reports
-from storage.sqlite.batch import AnswerCommit, SetStatement
+from storage.sqlite.batch import AnswerCommit, Conditional, SetStatement
 from storage.sqlite.connection import SQLiteConnection, sqlite_path
 
 INBOX_PUT = SetStatement(
@@ -82,6 +82,7 @@ SQL = dialect.SQLITE
 
 class SQLiteStorage(SessionMethods, FollowupMethods):
     dialect = SQL
+    groups_writes = True
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -118,17 +119,16 @@ class SQLiteStorage(SessionMethods, FollowupMethods):
     async def _write_if(
         self, first: tuple[str, Sequence[Any]], then: list[tuple[str, list[Any]]]
     ) -> int:
-        async with self.conn.transaction() as db:
-            touched = (await db.execute(*first)).rowcount
-            for sql, params in then if touched else []:
-                await db.execute(sql, params)
-            return touched
+        return await self.conn.writer.conditional(Conditional(first, then))
 
     async def _fetch(self, sql: str, params: Sequence[Any]) -> list[Sequence[Any]]:
         return await self.conn.all(sql, params)
 
     async def _returning(self, sql: str, params: Sequence[Any]) -> list[Sequence[Any]]:
         return list(await self.conn.writer.fetch(sql, params))
+
+    async def _returning_last(self, sql: str, params: Sequence[Any]) -> list[Sequence[Any]]:
+        return list(await self.conn.writer.fetch(sql, params, last=True))
 
     # the hot queue writes go through the group committer as sets (one statement per batch)
     async def inbox_put(self, events: Sequence[InboxEvent]) -> int:
@@ -174,21 +174,14 @@ class SQLiteStorage(SessionMethods, FollowupMethods):
             f"INSERT OR IGNORE INTO sessions ({SESSION_COLUMNS})"
             f" VALUES ({placeholders(len(SESSIONS.columns))})"
         )
-        if inbox_id is None and not outbox and not jobs:
-            inserted = await self.conn.writer.execute(insert, session_params(record, SQL))
-        else:
-            async with self.conn.transaction() as db:
-                cur = await db.execute(insert, session_params(record, SQL))
-                inserted = cur.rowcount
-                if not inserted and not await self.conn.all(
-                    "SELECT 1 FROM sessions WHERE idempotency_key = ?", (record.idempotency_key,)
-                ):
-                    raise sqlite3.IntegrityError(f"session id {record.id!r} already exists")
-                owed = [*outbox_inserts(outbox, SQL), *job_inserts(jobs, SQL)]
-                for sql, params in owed if inserted else []:
-                    await db.execute(sql, params)
-                if inbox_id is not None:
-                    await db.execute(INBOX_DONE, (iso(record.created_at), inbox_id))
+        # one batch, one round trip: the session; only if it is new, what it owes and its
+        # jobs; either way the inbox row done (its session exists: this one, or the one with
+        # its idempotency key; a clash of two random 72-bit ids is not planned for)
+        done = [(INBOX_DONE, (iso(record.created_at), inbox_id))] if inbox_id is not None else []
+        inserted = await self.conn.writer.conditional(Conditional(
+            (insert, session_params(record, SQL)),
+            then=[*outbox_inserts(outbox, SQL), *job_inserts(jobs, SQL)], always=done,
+        ))  # fmt: skip
         if inserted:
             return record
         existing = await self.session_by_key(record.idempotency_key or "")

@@ -33,7 +33,7 @@ from storage.base import CommitResult
 from storage.health import HealthTracker
 from storage.sqlite.sets import AnswerCommit, SetStatement, SetWrite, apply_commits, apply_sets
 
-__all__ = ["AnswerCommit", "Fetch", "GroupCommitter", "SetStatement", "SetWrite"]
+__all__ = ["AnswerCommit", "Conditional", "Fetch", "GroupCommitter", "SetStatement", "SetWrite"]
 log = logging.getLogger(__name__)
 
 Statement = tuple[str, Sequence[Any]]
@@ -44,13 +44,26 @@ RunOnThread = Callable[[Callable[[sqlite3.Connection], T]], Awaitable[T]]
 
 @dataclass(frozen=True)
 class Fetch:
-    """One writing statement whose ``RETURNING`` rows are wanted (a claim, a new job's id)."""
+    """One writing statement whose ``RETURNING`` rows are wanted (a claim, a new job's id);
+    ``last``: after the batch's answer commits (an outbox claim sees what they owe)."""
 
     sql: str
     params: Sequence[Any]
+    last: bool = False
 
 
-Work = Statement | Fetch | AnswerCommit | SetWrite
+@dataclass(frozen=True)
+class Conditional:
+    """Statements that belong together (a new session, its first question and its jobs):
+    ``first``; only if it touched a row, ``then``; ``always`` either way. Its result: the rows
+    ``first`` touched."""
+
+    first: Statement
+    then: Sequence[Statement] = ()
+    always: Sequence[Statement] = ()
+
+
+Work = Statement | Fetch | Conditional | AnswerCommit | SetWrite
 
 
 @dataclass
@@ -82,10 +95,17 @@ class GroupCommitter:
         """Run one statement in the next batch; its rowcount once committed."""
         return int(await self._submit((sql, params)))
 
-    async def fetch(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
-        """Run one writing statement in the next batch; its ``RETURNING`` rows once committed."""
-        rows: list[tuple[Any, ...]] = await self._submit(Fetch(sql, params))
+    async def fetch(
+        self, sql: str, params: Sequence[Any], *, last: bool = False
+    ) -> list[tuple[Any, ...]]:
+        """Run one writing statement in the next batch (``last``: after its answer commits);
+        its ``RETURNING`` rows once committed."""
+        rows: list[tuple[Any, ...]] = await self._submit(Fetch(sql, params, last))
         return rows
+
+    async def conditional(self, work: Conditional) -> int:
+        """Run ``work`` in the next batch; the rows its first statement touched."""
+        return int(await self._submit(work))
 
     async def write_rows(self, statement: SetStatement, rows: Sequence[tuple[Any, ...]]) -> int:
         """Write rows with ``statement`` in the next batch; how many were written (with a
@@ -164,13 +184,12 @@ def _write_batch(conn: sqlite3.Connection, works: list[Work]) -> tuple[list[Any]
         # the heads that events marked done just freed
         sets = [w for w in works if isinstance(w, SetWrite)]
         written = iter(apply_sets(conn, sets) if sets else [])
-        singles = iter([
-            conn.execute(w.sql, tuple(w.params)).fetchall() if isinstance(w, Fetch)
-            else conn.execute(w[0], tuple(w[1])).rowcount
-            for w in works if isinstance(w, (tuple, Fetch))
-        ])  # fmt: skip
+        singles = iter([_single(conn, w) for w in works if _is_single(w)])
         commits = [w for w in works if isinstance(w, AnswerCommit)]
         verdicts = iter(apply_commits(conn, commits) if commits else [])
+        # then the claims that want what those commits owe (the outbox rows of the answers)
+        lasts = iter([conn.execute(w.sql, tuple(w.params)).fetchall()
+                      for w in works if isinstance(w, Fetch) and w.last])  # fmt: skip
         conn.execute("COMMIT")
     except BaseException:
         _rollback(conn)
@@ -178,9 +197,32 @@ def _write_batch(conn: sqlite3.Connection, works: list[Work]) -> tuple[list[Any]
     return [
         next(verdicts) if isinstance(w, AnswerCommit)
         else next(written) if isinstance(w, SetWrite)
+        else next(lasts) if isinstance(w, Fetch) and w.last
         else next(singles)
         for w in works
     ], conn.total_changes != changes  # fmt: skip
+
+
+def _is_single(work: Work) -> bool:
+    """Run with the single statements, in order (a claim marked ``last`` runs after the
+    answer commits)."""
+    return isinstance(work, (tuple, Conditional)) or (isinstance(work, Fetch) and not work.last)
+
+
+def _single(conn: sqlite3.Connection, work: Work) -> Any:
+    if isinstance(work, Fetch):
+        return conn.execute(work.sql, tuple(work.params)).fetchall()
+    if isinstance(work, Conditional):
+        return _conditional(conn, work)
+    assert isinstance(work, tuple)
+    return conn.execute(work[0], tuple(work[1])).rowcount
+
+
+def _conditional(conn: sqlite3.Connection, work: Conditional) -> int:
+    touched: int = conn.execute(work.first[0], tuple(work.first[1])).rowcount
+    for sql, params in (*(work.then if touched else ()), *work.always):
+        conn.execute(sql, tuple(params))
+    return touched
 
 
 def is_database_failure(exc: BaseException) -> bool:
