@@ -159,7 +159,8 @@ class Runtime(Starting):
     async def _no_survey(self, adapter: Adapter, inbound: Inbound) -> None:
         """ "No survey is waiting for you", once per event (not per redelivery): owed with the
         event's claim and the inbox row done, so a crash right after still delivers it."""
-        text, lang = text_for("no_survey", self._lang(inbound)), self._lang(inbound)
+        lang = self._lang(inbound)
+        text = text_for("no_survey", lang)
         if self.sender is not None and inbound.event_id is not None:
             address = Address(platform=inbound.platform, user_id=inbound.user_id)
             await self.owe_notice(address, text, lang, inbound.event_id, carried())

@@ -175,11 +175,13 @@ class Sender:
                 if not recorded:
                     try:
                         await self.storage.outbox_sent(message.id, message_id, at)
+                        recorded = True
                     finally:
                         if beside is not None:
                             await beside
                             beside = None
-                    recorded = True
+                        if not recorded:  # the claim beside proves nothing: look once it is
+                            self._loop.uncover()
                 if self.on_sent is not None:
                     await self.on_sent(message, message_id)
                 return

@@ -254,7 +254,8 @@ class Starting:
                 )
                 # its reminder and expiry (stored with it) would find it failed: done now
                 for job in await self.storage.pending_jobs(session.id) if failed.ok else []:
-                    await self.storage.finish_job(job.id or 0)
+                    assert job.id is not None, "a stored job has an id"
+                    await self.storage.finish_job(job.id)
         self._settle(message.session_id, ("failed", reason))
 
     async def _owing(self, write: Awaitable[W], rows: Sequence[OutboxMessage]) -> W:

@@ -84,6 +84,13 @@ class ClaimLoop(Generic[T]):
 
         return asyncio.ensure_future(claim())
 
+    def uncover(self) -> None:
+        """The calling handler's write beside which it claimed failed: what that claim saw
+        proves nothing, so its end wakes the loop after all."""
+        task = asyncio.current_task()
+        if task is not None:
+            self._covered.discard(task)
+
     def wake(self) -> None:
         self._wakes += 1
         self._unseen = True
