@@ -125,6 +125,13 @@ def options(argv: list[str] | None = None) -> argparse.Namespace:
         help="also run surveybot with its inbox and outbox off (bench-only switch "
         "SURVEYBOT_BENCH_NO_QUEUES=1), interleaved, and print what they cost",
     )
+    parser.add_argument(
+        "--think",
+        type=float,
+        default=0.0,
+        help="seconds a customer reads before tapping and before commenting, on average "
+        "(0.5–1.5 × this, seeded per customer; default 0: at once)",
+    )
     parser.add_argument("--json", type=Path, help="also write the figures here as JSON")
     args = parser.parse_args(argv)
     if len(args.customers) == 1:
@@ -168,7 +175,7 @@ async def serve_batches(
             next_id += count
             cpu_bot, cpu_driver = proc.cpu_seconds(), time.process_time()
             outcomes, elapsed = await crowd(
-                fake, watch, users, level, START[name], THANKS, args.step_timeout
+                fake, watch, users, level, START[name], THANKS, args.step_timeout, args.think
             )
             done = sum(o.completed for o in outcomes)
             completed += done
@@ -226,6 +233,7 @@ async def interactive(args: argparse.Namespace) -> dict[str, Any]:
     figures: dict[str, Any] = {
         "scenario": "interactive",
         "limits": args.limits,
+        "think_s": args.think,
         "notes": limits.notes,
         "rounds": args.rounds,
         "bots": {},
@@ -316,7 +324,9 @@ def print_interactive(figures: dict[str, Any], args: argparse.Namespace) -> None
     for note in figures["notes"]:
         print(f"  note: {note}")
     strict = figures["bots"]["baseline"]["strict_fake"]
-    print(f"  fake enforcing Telegram's limits: {strict or 'no'}\n")
+    print(f"  fake enforcing Telegram's limits: {strict or 'no'}")
+    think = f"{args.think:g} s (0.5–1.5 ×) before a tap or a comment" if args.think else "none"
+    print(f"  customers' reading time: {think}\n")
     head = (
         f"{'concurrent':>10}  {'bot':<10} {'answers/s':>10} {'p50 ms':>8} {'p99 ms':>8} "
         f"{'p50 start/tap/comment':>22} {'CPU ms/survey':>14} {'driver CPU':>11}  done"

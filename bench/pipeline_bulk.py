@@ -110,7 +110,13 @@ async def bulk(args: argparse.Namespace) -> dict[str, Any]:
                 while not finished.is_set():
                     outcomes.append(
                         await answer_survey(
-                            fake, watch, next(ids), "/start nps", THANKS, args.step_timeout
+                            fake,
+                            watch,
+                            next(ids),
+                            "/start nps",
+                            THANKS,
+                            args.step_timeout,
+                            args.think,
                         )
                     )
 
@@ -158,6 +164,7 @@ async def bulk(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "scenario": "bulk",
         "limits": args.limits,
+        "think_s": args.think,
         "notes": limits.notes,
         "strict_fake": strict,
         "requested": args.bulk,
@@ -195,6 +202,8 @@ def print_bulk(f: dict[str, Any]) -> None:
         print(f"  note: {note}")
     strict = f["strict_fake"] or "no"
     print(f"  fake enforcing Telegram's limits: {strict}")
+    think = f"{f['think_s']:g} s (0.5–1.5 ×) before a tap or a comment"
+    print(f"  customers' reading time: {think if f['think_s'] else 'none'}")
     took = "not all by the deadline" if f["posting_s"] is None else f"in {f['posting_s']:.1f} s"
     print(f"  API answers: {f['api_answers']} {took}")
     print(

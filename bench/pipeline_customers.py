@@ -7,6 +7,11 @@ the bot's ``sendMessage`` that answers it (the fake's own timestamp of that requ
 question after the start command, the follow-up question after the tap, the thanks after the
 comment. Edits and callback answers are counted as platform calls, not as replies.
 
+By default a customer acts the instant the bot's message arrives. With ``think`` > 0 a
+customer reads before acting, as people do: before the tap and before the comment it waits
+``think`` seconds × a factor drawn uniformly from 0.5–1.5 (seeded by the customer's id, so two
+bots see the same customers). The think time is not part of a step's latency.
+
 :class:`Watch` follows the fake's recorded calls and sent messages (append-only lists, read
 incrementally) so that a thousand waiting customers cost one scan per tick, not one each.
 """
@@ -16,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import random
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -128,23 +134,37 @@ def score_button(message: dict[str, Any], score: int) -> str:
 
 
 async def answer_survey(
-    fake: FakeTelegram, watch: Watch, user_id: int, start_command: str, thanks: str, patience: float
+    fake: FakeTelegram,
+    watch: Watch,
+    user_id: int,
+    start_command: str,
+    thanks: str,
+    patience: float,
+    think: float = 0.0,
 ) -> Outcome:
     """One customer, start to thanks. A step that gets no reply in ``patience`` s ends the
     customer's survey (recorded as not completed, never hangs the run)."""
     outcome = Outcome(user_id)
     user = fake.user(user_id, f"Customer {user_id}", "en")
     score = user_id % 11
+    reading = random.Random(user_id)
+
+    async def read() -> None:
+        if think > 0:
+            await asyncio.sleep(think * reading.uniform(0.5, 1.5))
+
     try:
         acted = time.monotonic()
         fake.send_text(user, start_command)
         at, question = await watch.message(user_id, 1, patience)
         outcome.latencies["start"] = at - acted
         data = score_button(question, score)
+        await read()
         acted = time.monotonic()
         fake.tap(user, question, data)
         at, _ = await watch.message(user_id, 2, patience)
         outcome.latencies["tap"] = at - acted
+        await read()
         acted = time.monotonic()
         fake.send_text(user, f"Comment from customer {user_id}: quick and friendly support.")
         at, last = await watch.message(user_id, 3, patience)
@@ -166,6 +186,7 @@ async def crowd(
     start_command: str,
     thanks: str,
     patience: float,
+    think: float = 0.0,
 ) -> tuple[list[Outcome], float]:
     """``user_ids`` answer, ``concurrency`` at a time; returns outcomes and the elapsed time
     from the first action to the last thanks."""
@@ -173,7 +194,9 @@ async def crowd(
 
     async def one(user_id: int) -> Outcome:
         async with gate:
-            return await answer_survey(fake, watch, user_id, start_command, thanks, patience)
+            return await answer_survey(
+                fake, watch, user_id, start_command, thanks, patience, think
+            )
 
     began = time.monotonic()
     outcomes = list(await asyncio.gather(*(one(u) for u in user_ids)))

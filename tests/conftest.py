@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -11,6 +11,7 @@ from bot.conversation.runtime import Runtime
 from bot.survey.loader import FlowRegistry
 from storage.sqlite.backend import SQLiteStorage
 from tests.support.clock import FakeClock, TimedAdapter
+from tests.support.disk import mounted_tmpfs
 from tests.support.recording import RecordingAdapter
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,3 +70,11 @@ def clock() -> FakeClock:
 def telegram(clock: FakeClock) -> TimedAdapter:
     """A recording Telegram adapter that reads the same hand-moved clock."""
     return TimedAdapter(platform="telegram", clock=clock)
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 16 MB tmpfs of the test's own (root only: skipped otherwise); fill it with
+    ``tests.support.disk.fill``."""
+    with mounted_tmpfs(tmp_path / "disk") as disk:
+        yield disk

@@ -15,12 +15,9 @@ writing (the kernel answers EBUSY), so the database is made read-only from insid
 from __future__ import annotations
 
 import asyncio
-import errno
 import logging
-import os
 import socket
-import subprocess
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -30,46 +27,10 @@ import uvicorn
 
 from bot.web.server import http_app
 from tests.fakes.telegram_api import FakeTelegram
+from tests.support.disk import fill
 from tests.support.telegram_harness import ANNA, World, button, make_settings, running_bot
 
 SECRET = "disk-Secret_1"
-TMPFS_SIZE = "16m"  # the migrated database and its WAL take well under 1 MB
-
-
-@pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 16 MB tmpfs of our own, unmounted whatever happens."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs to fill up needs root")
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={TMPFS_SIZE}", "tmpfs", str(disk)],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
-    try:
-        yield disk
-    finally:
-        subprocess.run(["umount", "--lazy", str(disk)], check=False)
-
-
-def fill(disk: Path) -> Path:
-    """Write a filler file until the tmpfs has no byte left."""
-    filler = disk / "filler"
-    fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
-    try:
-        for size in (1 << 20, 4096, 1):  # big chunks, then what is left
-            while True:
-                try:
-                    os.write(fd, b"\0" * size)
-                except OSError as err:
-                    assert err.errno == errno.ENOSPC, err
-                    break
-    finally:
-        os.close(fd)
-    return filler
 
 
 @asynccontextmanager
