@@ -3,9 +3,12 @@
 A helpdesk requests ``--bulk`` NPS surveys (``POST /api/v1/surveys``, one per customer who has
 started the bot, ``--post-concurrency`` requests at a time) while ``--bulk-customers``
 customers answer NPS themselves at once (a finished customer is replaced by a new one) until
-every bulk survey's question has reached the fake. Reported: interactive step p50/p99 per step,
-the bulk send rate (first to last bulk question) against the rate surveybot is configured to
-send at, the rate of all sendMessage calls in that window, and 429s from the fake.
+every bulk survey's question has reached the fake. With ``--think`` the customers read before
+each tap and comment (bench/pipeline_customers.py) and the first ones arrive spread over
+``2 × think`` seconds instead of all in the same instant. Reported: interactive step p50/p99
+per step, the bulk send rate (first to last bulk question) against the rate surveybot is
+configured to send at, the rate of all sendMessage calls in that window (and of all messages
+and edits: the budget used), and 429s from the fake.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import random
 import tempfile
 import time
 from collections import Counter
@@ -106,7 +110,9 @@ async def bulk(args: argparse.Namespace) -> dict[str, Any]:
             finished = asyncio.Event()
             ids = itertools.count(1_000_000)
 
-            async def customer() -> None:
+            async def customer(slot: int) -> None:
+                if args.think:  # reading customers arrive spread out, not all at one instant
+                    await asyncio.sleep(random.Random(slot).uniform(0, 2 * args.think))
                 while not finished.is_set():
                     outcomes.append(
                         await answer_survey(
@@ -122,7 +128,7 @@ async def bulk(args: argparse.Namespace) -> dict[str, Any]:
 
             began = time.monotonic()
             deadline = began + args.deadline
-            crowd = [asyncio.create_task(customer()) for _ in range(args.bulk_customers)]
+            crowd = [asyncio.create_task(customer(n)) for n in range(args.bulk_customers)]
             url = f"http://127.0.0.1:{port}"
             posting = asyncio.create_task(
                 post_surveys(url, args.api_token, recipients, args.post_concurrency, posted)
@@ -149,6 +155,12 @@ async def bulk(args: argparse.Namespace) -> dict[str, Any]:
     in_window = sum(
         1
         for c in fake.method_calls("sendMessage")
+        if c.status == 200 and sends and sends[0] <= c.at <= sends[-1]
+    )
+    budgeted = sum(  # what the sender's budget paces: messages and edits
+        1
+        for m in ("sendMessage", "editMessageText", "editMessageReplyMarkup")
+        for c in fake.method_calls(m)
         if c.status == 200 and sends and sends[0] <= c.at <= sends[-1]
     )
     completed = sum(o.completed for o in outcomes)
@@ -178,6 +190,8 @@ async def bulk(args: argparse.Namespace) -> dict[str, Any]:
         "configured_rate": rate,
         "bulk_rate_ratio": bulk_rate / rate if bulk_rate and rate else None,
         "all_sends_rate": in_window / span if span else None,
+        "budgeted_rate": budgeted / span if span else None,
+        "budget_used": budgeted / span / rate if span and rate else None,
         "customers": len(outcomes),
         "completed": completed,
         "steps": steps,
@@ -219,6 +233,10 @@ def print_bulk(f: dict[str, Any]) -> None:
         f"{num(f['bulk_rate'])} messages/s; configured {num(f['configured_rate'])}/s "
         f"(ratio {num(f['bulk_rate_ratio'], '.2f')}); all sendMessage in that window "
         f"{num(f['all_sends_rate'])}/s"
+    )
+    print(
+        f"budget used: messages and edits in that window {num(f['budgeted_rate'])}/s = "
+        f"{num(f['budget_used'], '.2f')} × the configured rate (interactive first, bulk the rest)"
     )
     per = f["calls_per_survey"]
     print(

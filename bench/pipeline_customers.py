@@ -194,9 +194,7 @@ async def crowd(
 
     async def one(user_id: int) -> Outcome:
         async with gate:
-            return await answer_survey(
-                fake, watch, user_id, start_command, thanks, patience, think
-            )
+            return await answer_survey(fake, watch, user_id, start_command, thanks, patience, think)
 
     began = time.monotonic()
     outcomes = list(await asyncio.gather(*(one(u) for u in user_ids)))

@@ -312,8 +312,18 @@ class Storage(FollowupStore, Protocol):
         while another to that chat is leased: one at a time, in order. SKIP LOCKED on PG."""
 
     async def outbox_sent(
-        self, outbox_id: int, platform_message_id: str | None, at: datetime
-    ) -> None: ...
+        self,
+        outbox_id: int,
+        platform_message_id: str | None,
+        at: datetime,
+        *,
+        linger: bool = False,
+    ) -> None:
+        """Delivered. ``linger``: nothing waits for this mark, so where storage groups writes
+        it may wait a moment for the next write to go with (``groups_writes``)."""
+
+    def flush(self) -> None:
+        """Write what lingers (``outbox_sent(linger=True)``) now, not with the next write."""
 
     async def outbox_retry(self, outbox_id: int, at: datetime, error: str) -> None:
         """Sending failed for now: due again at ``at`` (the chat's later messages wait)."""

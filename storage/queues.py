@@ -249,7 +249,12 @@ class QueueMethods:
         return sorted(map(outbox_from_row, rows), key=lambda m: (m.lane != "interactive", m.id))
 
     async def outbox_sent(
-        self, outbox_id: int, platform_message_id: str | None, at: datetime
+        self,
+        outbox_id: int,
+        platform_message_id: str | None,
+        at: datetime,
+        *,
+        linger: bool = False,  # nothing to group with here: written at once
     ) -> None:
         await self._run(
             "UPDATE outbox SET status = 'sent', sent_at = ?, platform_message_id = ?,"
@@ -258,6 +263,9 @@ class QueueMethods:
             platform_message_id,
             outbox_id,
         )
+
+    def flush(self) -> None:
+        """Nothing lingers here (writes are not grouped)."""
 
     async def outbox_retry(self, outbox_id: int, at: datetime, error: str) -> None:
         await self._run(

@@ -39,6 +39,8 @@ from storage.base import OutboxMessage, Storage, utcnow
 log = logging.getLogger(__name__)
 W = TypeVar("W")
 BACKOFF = (1.0, 5.0, 30.0, 120.0, 600.0)  # seconds before retries 1, 2, ...
+# kinds that end what an event owes (a settled tap and a hint are followed by more)
+LAST_OWED = frozenset({"question", "thanks", "reminder"})
 MAX_ATTEMPTS = 8
 
 
@@ -69,6 +71,9 @@ class Sender:
     on_dead: Callable[[OutboxMessage, str], Awaitable[None]] | None = None
     _loop: ClaimLoop[OutboxMessage] = field(init=False, repr=False)
     _bulk: int = field(init=False, default=0)  # bulk rows this sender holds
+    # chats owed more while a row of theirs was out: that row's mark does not linger
+    _owed_chats: set[str] = field(init=False, default_factory=set, repr=False)
+    _out: dict[str, int] = field(init=False, default_factory=dict, repr=False)  # chat: rows
     _timers: set[asyncio.TimerHandle] = field(init=False, default_factory=set, repr=False)
 
     def __post_init__(self) -> None:
@@ -78,8 +83,15 @@ class Sender:
     def busy(self) -> bool:
         return self._loop.busy
 
+    @property
+    def looked(self) -> bool:
+        """No wake is waiting for its claim (what was owed so far has been looked for)."""
+        return self._loop.looked
+
     def wake(self) -> None:
-        """Something was owed just now: look at once."""
+        """Something was owed just now: look at once. (To which chats is not known: no chat
+        with a message out lets its mark linger.)"""
+        self._owed_chats |= self._out.keys()
         self._loop.wake()
 
     async def along(self, write: Awaitable[W], owed: Sequence[OutboxMessage]) -> W:
@@ -92,7 +104,9 @@ class Sender:
             return await write
         finally:
             got = {row.chat for row in await beside} if beside is not None else set()
-            if any(m.chat not in got for m in owed if m.lane != "webhook"):
+            waiting = {m.chat for m in owed if m.lane != "webhook" and m.chat not in got}
+            if waiting:  # such a chat's row in flight marks itself sent at once, then claims
+                self._owed_chats |= waiting
                 self._loop.wake()
 
     def start(self) -> None:
@@ -101,6 +115,7 @@ class Sender:
     async def stop(self) -> None:
         for timer in self._timers:
             timer.cancel()
+        self.storage.flush()  # no mark waits for company any more (none lingers from now)
         await self._loop.stop()
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -133,11 +148,14 @@ class Sender:
 
     # delivering --------------------------------------------------------------------------
     async def _deliver(self, message: OutboxMessage) -> None:
+        self._out[message.chat] = self._out.get(message.chat, 0) + 1
         try:
             await self._deliver_one(message)
         finally:
             if message.lane == "bulk":
                 self._bulk -= 1
+            if (left := self._out.pop(message.chat) - 1) > 0:
+                self._out[message.chat] = left
 
     async def _deliver_one(self, message: OutboxMessage) -> None:
         assert message.id is not None
@@ -162,34 +180,68 @@ class Sender:
         cannot write (a full disk) it is tried again every ``poll`` seconds: when writes work
         again the chat goes on at once, instead of after the lease with this message sent a
         second time. Given up when the lease runs out (then it is sent again: harmless) or
-        the sender stops."""
+        the sender stops.
+
+        When nothing else is known to be owed to the chat and the message ends what was owed
+        (a question, the thanks: :data:`LAST_OWED`), the mark **lingers** (where storage groups
+        writes): it goes with the next write anyone makes, typically the session's record of
+        the question (told meanwhile) or the inbox insert of the customer's next event, so no
+        round trip is spent on it alone. Should a row be owed to the chat meanwhile, the
+        commit that owes it carries the mark and claims the row in the same batch."""
         assert message.id is not None
         loop = asyncio.get_running_loop()
         lease = message.lease_until - self.clock() if message.lease_until else self.lease
         deadline = loop.time() + lease.total_seconds()
-        recorded = False
+        linger = (self.storage.groups_writes and message.kind in LAST_OWED
+                  and message.chat not in self._owed_chats and not self._loop.stopping)  # fmt: skip
+        self._owed_chats.discard(message.chat)
+        if linger:
+            self._loop.quiet()
+        recorded, told = False, self.on_sent is None
         # the chat's next message, claimed in the same batch as this row's "sent"
-        beside = self._loop.claim_beside() if self.storage.groups_writes else None
+        beside = self._loop.claim_beside() if self.storage.groups_writes and not linger else None
         while True:
             try:
                 if not recorded:
+                    # told while the mark lingers: the session's write takes the mark along
+                    telling = self._tell(message, message_id) if linger and not told else None
                     try:
-                        await self.storage.outbox_sent(message.id, message_id, at)
+                        await self.storage.outbox_sent(message.id, message_id, at,
+                                                       linger=linger)  # fmt: skip
                         recorded = True
                     finally:
+                        if telling is not None:
+                            told = await telling
                         if beside is not None:
                             await beside
                             beside = None
                         if not recorded:  # the claim beside proves nothing: look once it is
                             self._loop.uncover()
-                if self.on_sent is not None:
+                if not told:
+                    assert self.on_sent is not None
                     await self.on_sent(message, message_id)
+                    told = True
                 return
             except Exception as exc:
                 if self._loop.stopping or loop.time() + self.poll >= deadline:
                     log.debug("could not mark outbox message %s sent: %r", message.id, exc)
                     return
             await asyncio.sleep(self.poll)
+
+    def _tell(self, message: OutboxMessage, message_id: str | None) -> asyncio.Future[bool]:
+        """``on_sent`` started now, beside the mark; whether it went through."""
+        assert self.on_sent is not None
+
+        async def tell() -> bool:
+            assert self.on_sent is not None
+            try:
+                await self.on_sent(message, message_id)
+            except Exception as exc:  # told again once the mark is recorded
+                log.debug("recording the delivery of %s failed: %r", message.id, exc)
+                return False
+            return True
+
+        return asyncio.ensure_future(tell())
 
     async def _budgeted(
         self, adapter: Adapter, budget: Budget | None, message: OutboxMessage

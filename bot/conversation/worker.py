@@ -31,6 +31,8 @@ class ClaimLoop(Generic[T]):
     _worker: asyncio.Task[None] | None = field(default=None, repr=False)
     # handlers whose successor rows a claim beside their last write already looked for
     _covered: set[asyncio.Task[Any]] = field(default_factory=set, repr=False)
+    # handlers that know of nothing waiting for their row, with the wake count they saw
+    _quiet: dict[asyncio.Task[Any], int] = field(default_factory=dict, repr=False)
     _running: bool = field(default=False, repr=False)  # run() is looping
     _stop: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
 
@@ -38,6 +40,11 @@ class ClaimLoop(Generic[T]):
     def busy(self) -> bool:
         """Rows this process knows of are waiting or being handled (False = idle)."""
         return bool(self._tasks) or self._unseen
+
+    @property
+    def looked(self) -> bool:
+        """Every wake so far was followed by a claim that saw what there was."""
+        return not self._unseen
 
     @property
     def room(self) -> int:
@@ -90,6 +97,13 @@ class ClaimLoop(Generic[T]):
         task = asyncio.current_task()
         if task is not None:
             self._covered.discard(task)
+
+    def quiet(self) -> None:
+        """The calling handler knows of no row that waits for its own (nothing else is owed
+        to its chat): its end wakes nobody, unless the loop is woken before it ends."""
+        task = asyncio.current_task()
+        if task is not None:
+            self._quiet[task] = self._wakes
 
     def wake(self) -> None:
         self._wakes += 1
@@ -147,5 +161,7 @@ class ClaimLoop(Generic[T]):
         self._tasks.discard(task)
         if task in self._covered:  # a claim beside its last write looked already
             self._covered.discard(task)
+            return
+        if self._quiet.pop(task, None) == self._wakes:  # nothing waits for it
             return
         self.wake()  # the next row of its key (or chat) may be claimed now

@@ -139,9 +139,19 @@ class SQLiteStorage(SessionMethods, FollowupMethods):
         await self.conn.writer.write_rows(INBOX_DONE_SET, [(inbox_id, iso(now))])
 
     async def outbox_sent(
-        self, outbox_id: int, platform_message_id: str | None, at: datetime
+        self,
+        outbox_id: int,
+        platform_message_id: str | None,
+        at: datetime,
+        *,
+        linger: bool = False,
     ) -> None:
-        await self.conn.writer.write_rows(OUTBOX_SENT, [(outbox_id, iso(at), platform_message_id)])
+        await self.conn.writer.write_rows(
+            OUTBOX_SENT, [(outbox_id, iso(at), platform_message_id)], linger=linger
+        )
+
+    def flush(self) -> None:
+        self.conn.writer.release()
 
     # flows
     async def save_flow_version(self, flow_id: str, version: str, definition: str) -> None:
