@@ -308,8 +308,9 @@ class Storage(FollowupStore, Protocol):
         self, limit: int, lease: timedelta, now: datetime, lanes: Sequence[Lane] | None = None
     ) -> list[OutboxMessage]:
         """Lease up to ``limit`` due messages of ``lanes`` (None: the chat lanes), interactive
-        before bulk, counting an attempt each. Per chat only the oldest pending one, none
-        while another to that chat is leased: one at a time, in order. SKIP LOCKED on PG."""
+        before bulk, counting an attempt each. Per stream (``OutboxMessage.stream``: a chat's
+        new messages, or its edits) only the oldest pending one, none while another of that
+        stream is leased: one at a time, in order. SKIP LOCKED on PG."""
 
     async def outbox_sent(
         self,

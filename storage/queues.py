@@ -73,7 +73,7 @@ def outbox_params(m: OutboxMessage, dialect: Dialect) -> tuple[Any, ...]:
     created = dialect.time(m.created_at)
     due = dialect.time(m.next_attempt_at) if m.next_attempt_at else created
     return (
-        m.session_id, m.address.platform, m.address.user_id, m.chat,
+        m.session_id, m.address.platform, m.address.user_id, m.stream,
         m.address.model_dump_json(), m.lane, m.kind, m.body, created, due,
     )  # fmt: skip
 

@@ -69,8 +69,16 @@ class OutboxMessage(_Frozen):
 
     @property
     def chat(self) -> str:
-        """The conversation the message goes to: one message in flight per chat."""
+        """The conversation the message goes to (its platform budget's per-chat key)."""
         return f"{self.address.platform}:{self.address.chat_id or self.address.user_id}"
+
+    @property
+    def stream(self) -> str:
+        """What keeps its order: one message in flight per stream, in order. A chat's new
+        messages are one stream; the edits of messages already there (``settle``: a tapped
+        question shown with its answer) are another beside it, so the next question does
+        not wait for the edit of the last one (the stored ``chat`` column)."""
+        return f"{self.chat}/edits" if self.kind == "settle" else self.chat
 
 
 class StorageHealth(_Frozen):

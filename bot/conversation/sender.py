@@ -4,7 +4,8 @@ The runtime commits what it owes (the edit of the tapped message, the next quest
 thanks) as outbox rows in the same transaction as the answer that makes them owed, then wakes
 the sender; after a crash the rows are still there and any process's sender delivers them (at
 least once: a repeated question is harmless, its buttons name their question). Rows are
-claimed per chat in order (one in flight per chat), interactive lane before bulk.
+claimed per stream in order (one in flight per stream: a chat's new messages, and beside them
+the edits of its messages, ``OutboxMessage.stream``), interactive lane before bulk.
 
 Every message goes out under its platform's :class:`~bot.conversation.budget.Budget` (the
 platform's limits; interactive before bulk, bulk never starved). Bulk rows are claimed only as
@@ -71,9 +72,10 @@ class Sender:
     on_dead: Callable[[OutboxMessage, str], Awaitable[None]] | None = None
     _loop: ClaimLoop[OutboxMessage] = field(init=False, repr=False)
     _bulk: int = field(init=False, default=0)  # bulk rows this sender holds
-    # chats owed more while a row of theirs was out: that row's mark does not linger
-    _owed_chats: set[str] = field(init=False, default_factory=set, repr=False)
-    _out: dict[str, int] = field(init=False, default_factory=dict, repr=False)  # chat: rows
+    # streams (OutboxMessage.stream) owed more while a row of theirs was out: that row's mark
+    # does not linger
+    _owed_streams: set[str] = field(init=False, default_factory=set, repr=False)
+    _out: dict[str, int] = field(init=False, default_factory=dict, repr=False)  # stream: rows
     _timers: set[asyncio.TimerHandle] = field(init=False, default_factory=set, repr=False)
 
     def __post_init__(self) -> None:
@@ -89,9 +91,9 @@ class Sender:
         return self._loop.looked
 
     def wake(self) -> None:
-        """Something was owed just now: look at once. (To which chats is not known: no chat
-        with a message out lets its mark linger.)"""
-        self._owed_chats |= self._out.keys()
+        """Something was owed just now: look at once. (To which chats is not known: no
+        stream with a message out lets its mark linger.)"""
+        self._owed_streams |= self._out.keys()
         self._loop.wake()
 
     async def along(self, write: Awaitable[W], owed: Sequence[OutboxMessage]) -> W:
@@ -103,10 +105,10 @@ class Sender:
         try:
             return await write
         finally:
-            got = {row.chat for row in await beside} if beside is not None else set()
-            waiting = {m.chat for m in owed if m.lane != "webhook" and m.chat not in got}
-            if waiting:  # such a chat's row in flight marks itself sent at once, then claims
-                self._owed_chats |= waiting
+            got = {row.stream for row in await beside} if beside is not None else set()
+            waiting = {m.stream for m in owed if m.lane != "webhook" and m.stream not in got}
+            if waiting:  # such a stream's row in flight marks itself sent at once, then claims
+                self._owed_streams |= waiting
                 self._loop.wake()
 
     def start(self) -> None:
@@ -148,14 +150,14 @@ class Sender:
 
     # delivering --------------------------------------------------------------------------
     async def _deliver(self, message: OutboxMessage) -> None:
-        self._out[message.chat] = self._out.get(message.chat, 0) + 1
+        self._out[message.stream] = self._out.get(message.stream, 0) + 1
         try:
             await self._deliver_one(message)
         finally:
             if message.lane == "bulk":
                 self._bulk -= 1
-            if (left := self._out.pop(message.chat) - 1) > 0:
-                self._out[message.chat] = left
+            if (left := self._out.pop(message.stream) - 1) > 0:
+                self._out[message.stream] = left
 
     async def _deliver_one(self, message: OutboxMessage) -> None:
         assert message.id is not None
@@ -192,9 +194,13 @@ class Sender:
         loop = asyncio.get_running_loop()
         lease = message.lease_until - self.clock() if message.lease_until else self.lease
         deadline = loop.time() + lease.total_seconds()
-        linger = (self.storage.groups_writes and message.kind in LAST_OWED
-                  and message.chat not in self._owed_chats and not self._loop.stopping)  # fmt: skip
-        self._owed_chats.discard(message.chat)
+        linger = (
+            self.storage.groups_writes
+            and message.kind in LAST_OWED
+            and message.stream not in self._owed_streams
+            and not self._loop.stopping
+        )
+        self._owed_streams.discard(message.stream)
         if linger:
             self._loop.quiet()
         recorded, told = False, self.on_sent is None

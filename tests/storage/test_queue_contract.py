@@ -304,6 +304,23 @@ async def test_a_customers_reply_goes_before_bulk_sends_one_per_chat_in_order(
     assert texts(await storage.outbox_claim(10, LEASE, T0)) == ["reply to ann"]
 
 
+async def test_the_edit_of_a_tapped_question_goes_beside_the_next_question_not_before_it(
+    storage: Storage,
+) -> None:
+    def edit(text: str) -> OutboxMessage:
+        return message(text).model_copy(update={"kind": "settle"})
+
+    await storage.outbox_put([edit("9 chosen"), message("why 9?"), edit("again"),
+                              message("thanks")])  # fmt: skip
+    first = await storage.outbox_claim(10, LEASE, T0)
+    assert texts(first) == ["9 chosen", "why 9?"]  # one of each stream at once
+    assert {m.stream for m in first} == {"telegram:42/edits", "telegram:42"}
+    assert await storage.outbox_claim(10, LEASE, T0) == []  # each stream: one at a time
+    edited = next(m for m in first if m.kind == "settle")
+    await storage.outbox_sent(edited.id or 0, None, T0)
+    assert texts(await storage.outbox_claim(10, LEASE, T0)) == ["again"]  # its stream goes on
+
+
 async def test_sending_is_retried_then_given_up(storage: Storage) -> None:
     await storage.outbox_put([message("first"), message("second")])
     [first] = await storage.outbox_claim(10, LEASE, T0)

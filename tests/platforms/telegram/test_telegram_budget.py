@@ -66,7 +66,8 @@ async def test_a_tap_is_answered_at_once_and_the_reply_overtakes_waiting_bulk_se
     answered = await anna.taps(question, "9")  # the budget is spent; the tap is answered anyway
     assert answered["callback_query_id"]
     assert fake.edits == [] and len(bulk_sent(tg)) == 1
-    await fake.wait_for(lambda: budget.waiting("interactive") == 1)
+    # the edit of her question and the next question wait side by side (two streams)
+    await fake.wait_for(lambda: budget.waiting("interactive") == 2)
 
     while anna.nothing_new():  # each second one message goes: Anna's before any bulk
         assert len(bulk_sent(tg)) == 1
