@@ -14,9 +14,16 @@ A platform's 429 pauses only what it concerns (:meth:`Budget.pause`: one chat, o
 platform when the platform says so) until exactly the moment it named. What answers the
 customer's own action (Telegram's answerCallbackQuery, Slack's ack) never comes here.
 
-Each limit is a GCRA cell ("generic cell rate algorithm": a theoretical arrival time per key,
-equivalent to a token bucket). Waiters are few (one per chat in flight, the sender's
-concurrency at most), so choosing the next one is a scan. Time is an injected monotonic
+The overall limit paces every message at ``rate`` = ``per_second`` × :data:`HEADROOM` with a
+short burst (:data:`OVERALL_BURST`: an idle budget lets a customer's step through at once, the
+edit and the next question), and a sliding window checks what the platform counts: at most
+``ceil(rate)`` messages in any second (29 for Telegram's 30/s), so a burst never adds up to
+one message too many in a second. Bulk has a cell of its
+own at ``rate`` without a burst: bulk alone goes evenly, and the burst stays for customers. The
+pace, the per chat and the per group limits are GCRA cells ("generic cell rate algorithm": a
+theoretical arrival time per key, equivalent to a token bucket). Waiters are
+few (one per chat in flight, the sender's concurrency at most), so choosing the next one is a
+scan. Time is an injected monotonic
 ``clock`` and waits an injected ``sleep``: tests move time by hand and never wait.
 
 Why not ``aiolimiter`` (which PTB's rate-limiter extra installs): it is one FIFO leaky bucket
@@ -32,6 +39,7 @@ import asyncio
 import contextlib
 import math
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -43,6 +51,9 @@ Lane = Literal["interactive", "bulk"]
 # arrivals must never see one too many.
 HEADROOM = 0.95
 EPSILON = 1e-6
+# Messages to all chats that may go at once when the budget has been idle: a customer's step (the
+# edit of the tapped question and the next one) and a quick customer's thanks right after.
+OVERALL_BURST = 4
 # True while the sender makes a call under a budget: a platform client then lets a 429 surface
 # (as DeliveryError.retry_after) instead of retrying it itself, so that the budget pauses the
 # chat and the sender tries again at exactly the moment the platform named.
@@ -62,6 +73,34 @@ class Limits:
     @property
     def off(self) -> bool:
         return not (self.per_second or self.per_chat_per_second or self.group_per_minute)
+
+
+@dataclass
+class _Window:
+    """At most ``limit`` sends in any ``span`` seconds: the times of the last ``limit``."""
+
+    limit: int
+    span: float
+    sent: deque[float] = field(default_factory=deque)
+
+    def earliest(self, now: float) -> float:
+        return now if len(self.sent) < self.limit else max(now, self.sent[0] + self.span)
+
+    def book(self, at: float) -> None:
+        """A send at ``at``: the time it really went (the platform counts those)."""
+        if len(self.sent) == self.limit:
+            self.sent.popleft()
+        self.sent.append(at)
+
+    def idle(self, now: float) -> bool:
+        return not self.sent or self.sent[-1] + self.span <= now
+
+
+def _window(per_second: float) -> _Window | None:
+    """What the platform counts: arrivals in any second (planned under its limit)."""
+    if per_second <= 0:
+        return None
+    return _Window(max(1, math.ceil(per_second * HEADROOM)), 1.0)
 
 
 @dataclass
@@ -112,7 +151,9 @@ class Budget:
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     granted: int = 0  # sends allowed so far, all lanes
-    _overall: _Cell | None = field(init=False, default=None)
+    _overall: _Cell | None = field(init=False, default=None)  # the pace, with a short burst
+    _count: _Window | None = field(init=False, default=None)  # what the platform counts
+    _bulk: _Cell | None = field(init=False, default=None)  # bulk alone goes evenly
     _chats: dict[str, _Cell] = field(init=False, default_factory=dict)
     _groups: dict[str, _Cell] = field(init=False, default_factory=dict)
     _paused: dict[str, float] = field(init=False, default_factory=dict)  # chat -> until
@@ -124,7 +165,9 @@ class Budget:
     _timer_at: float = field(init=False, default=math.inf)
 
     def __post_init__(self) -> None:
-        self._overall = _cell(self.limits.per_second)
+        self._overall = _cell(self.limits.per_second, OVERALL_BURST)
+        self._count = _window(self.limits.per_second)
+        self._bulk = _cell(self.limits.per_second)
 
     # the sender's side -----------------------------------------------------------------
     async def acquire(self, lane: Lane, chat: str, *, group: bool = False) -> None:
@@ -182,6 +225,8 @@ class Budget:
     def _pick(self, now: float) -> _Waiter | None:
         if self._overall is not None and self._overall.earliest(now) > now + EPSILON:
             return None
+        if self._count is not None and self._count.earliest(now) > now + EPSILON:
+            return None
         first: dict[Lane, _Waiter] = {}
         for waiter in self._waiting:
             if waiter.lane not in first and self._earliest(waiter, now) <= now + EPSILON:
@@ -203,14 +248,19 @@ class Budget:
 
     def _earliest(self, waiter: _Waiter, now: float) -> float:
         at = max(now, self._paused_all, self._paused.get(waiter.chat, now))
-        if self._overall is not None:
-            at = max(at, self._overall.earliest(now))
+        for overall in (self._overall, self._count):
+            if overall is not None:
+                at = max(at, overall.earliest(now))
         for cell in self._cells(waiter, overall=False):
             at = max(at, cell.earliest(now))
         return at
 
-    def _cells(self, waiter: _Waiter, *, overall: bool = True) -> list[_Cell]:
-        cells = [self._overall] if overall and self._overall is not None else []
+    def _cells(self, waiter: _Waiter, *, overall: bool = True) -> list[_Cell | _Window]:
+        cells: list[_Cell | _Window] = []
+        if overall and self._overall is not None and self._count is not None:
+            cells += [self._overall, self._count]
+        if waiter.lane == "bulk" and self._bulk is not None:
+            cells.append(self._bulk)
         limits = self.limits
         if limits.per_chat_per_second > 0:
             if waiter.chat not in self._chats:
