@@ -196,8 +196,10 @@ class Sender:
         deadline = loop.time() + lease.total_seconds()
         linger = (
             self.storage.groups_writes
+            and message.lane == "interactive"  # bulk's marks claim the next bulk rows
             and message.kind in LAST_OWED
             and message.stream not in self._owed_streams
+            and self._loop.all_claimed  # else its batch claims the rows waiting for room
             and not self._loop.stopping
         )
         self._owed_streams.discard(message.stream)

@@ -27,6 +27,7 @@ class ClaimLoop(Generic[T]):
     _wake: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set, repr=False)
     _unseen: bool = field(default=False, repr=False)  # woken since the last empty claim
+    _more: bool = field(default=False, repr=False)  # the last claim filled its room: maybe more
     _wakes: int = field(default=0, repr=False)
     _worker: asyncio.Task[None] | None = field(default=None, repr=False)
     # handlers whose successor rows a claim beside their last write already looked for
@@ -45,6 +46,11 @@ class ClaimLoop(Generic[T]):
     def looked(self) -> bool:
         """Every wake so far was followed by a claim that saw what there was."""
         return not self._unseen
+
+    @property
+    def all_claimed(self) -> bool:
+        """The last claim got fewer rows than it had room for: nothing due was left behind."""
+        return not self._more
 
     @property
     def room(self) -> int:
@@ -84,6 +90,7 @@ class ClaimLoop(Generic[T]):
             except Exception as exc:  # storage logs its own failures; the loop claims again
                 log.debug("%s: claim beside failed: %r", self.name, exc)
                 return []
+            self._more = len(rows) >= room
             self.take(rows)
             if len(rows) < room and wakes == self._wakes and task is not None:
                 self._covered.add(task)
@@ -100,7 +107,8 @@ class ClaimLoop(Generic[T]):
 
     def quiet(self) -> None:
         """The calling handler knows of no row that waits for its own (nothing else is owed
-        to its chat): its end wakes nobody, unless the loop is woken before it ends."""
+        to its chat): its end wakes nobody, unless the loop is woken before it ends or the
+        last claim filled its room (more rows may wait for room)."""
         task = asyncio.current_task()
         if task is not None:
             self._quiet[task] = self._wakes
@@ -154,6 +162,7 @@ class ClaimLoop(Generic[T]):
             return False
         if len(rows) < room and wakes == self._wakes:  # nothing known left to claim
             self._unseen = False
+        self._more = len(rows) >= room
         self.take(rows)
         return len(rows) >= room
 
@@ -162,6 +171,6 @@ class ClaimLoop(Generic[T]):
         if task in self._covered:  # a claim beside its last write looked already
             self._covered.discard(task)
             return
-        if self._quiet.pop(task, None) == self._wakes:  # nothing waits for it
+        if self._quiet.pop(task, None) == self._wakes and not self._more:  # nothing waits
             return
         self.wake()  # the next row of its key (or chat) may be claimed now

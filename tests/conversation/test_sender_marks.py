@@ -137,3 +137,26 @@ async def test_more_owed_while_a_question_is_out_goes_out_when_the_question_land
         assert (await statuses(storage))[0] == "sent"
     finally:
         await sender.stop()
+
+
+@pytest.mark.parametrize("lane", ["interactive", "bulk"])
+async def test_more_rows_than_the_sender_holds_all_go_out_without_waiting_for_the_poll(
+    storage: SQLiteStorage, lane: str
+) -> None:
+    """Ten customers owed a question, a sender that holds two at a time: each delivery that
+    ends makes room, and the next rows are claimed then (not at the hour-long poll)."""
+    adapter = RecordingAdapter()
+    rows = [
+        owed(f"Question for customer {n}").model_copy(
+            update={"address": Address(platform="console", user_id=f"c{n}"), "lane": lane}
+        )
+        for n in range(10)
+    ]
+    await storage.outbox_put(rows)
+    sender = Sender(storage, {"console": adapter}, poll=HOUR, concurrency=2)
+    sender.start()
+    try:
+        await delivered(adapter, 10)
+        assert sorted(d.address.user_id for d in adapter.sent) == sorted(f"c{n}" for n in range(10))
+    finally:
+        await sender.stop()
