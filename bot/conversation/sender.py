@@ -8,9 +8,11 @@ claimed per stream in order (one in flight per stream: a chat's new messages, an
 the edits of its messages, ``OutboxMessage.stream``), interactive lane before bulk.
 
 Every message goes out under its platform's :class:`~bot.conversation.budget.Budget` (the
-platform's limits; interactive before bulk, bulk never starved). Bulk rows are claimed only as
-fast as the budget can send them, so claimed rows never sit out their lease and an interactive
-row always finds room. A 429 pauses the chat it concerns (or the platform) in the budget and
+platform's limits; interactive before bulk, bulk never starved). The sender holds up to
+``concurrency`` interactive rows and, in a room of their own, up to :meth:`Sender.bulk_cap`
+bulk rows — only as many as the budget sends soon, so claimed rows never sit out their lease —
+so customers waiting for the budget never take the places bulk needs for its share, nor bulk
+theirs. A 429 pauses the chat it concerns (or the platform) in the budget and
 the row is sent again at exactly the moment the platform named.
 
 What each row's body is: :mod:`bot.conversation.owed`. A permanent delivery
@@ -72,6 +74,8 @@ class Sender:
     on_dead: Callable[[OutboxMessage, str], Awaitable[None]] | None = None
     _loop: ClaimLoop[OutboxMessage] = field(init=False, repr=False)
     _bulk: int = field(init=False, default=0)  # bulk rows this sender holds
+    _interactive: int = field(init=False, default=0)  # and interactive rows
+    _cut: bool = field(init=False, default=False)  # the last claim filled a lane's room
     # streams (OutboxMessage.stream) owed more while a row of theirs was out: that row's mark
     # does not linger
     _owed_streams: set[str] = field(init=False, default_factory=set, repr=False)
@@ -79,7 +83,10 @@ class Sender:
     _timers: set[asyncio.TimerHandle] = field(init=False, default_factory=set, repr=False)
 
     def __post_init__(self) -> None:
-        self._loop = ClaimLoop("sender", self._claim, self._deliver, self.concurrency, self.poll)
+        # room for ``concurrency`` interactive rows and, beside them, bulk's own
+        rooms = self.concurrency + self.bulk_cap()
+        self._loop = ClaimLoop("sender", self._claim, self._deliver, rooms, self.poll,
+                               cut=lambda: self._cut)  # fmt: skip
 
     @property
     def busy(self) -> bool:
@@ -124,28 +131,42 @@ class Sender:
         await self._loop.run(stop)
 
     # claiming ----------------------------------------------------------------------------
-    def bulk_room(self) -> int:
-        """How many more bulk rows to hold: what the slowest budget sends in a third of the
-        lease at bulk's guaranteed share, so a held row goes out long before its lease ends."""
+    def bulk_cap(self) -> int:
+        """The most bulk rows to hold: what the slowest budget sends in a third of the lease at
+        bulk's guaranteed share, so a held row goes out long before its lease ends."""
         horizon = self.lease.total_seconds() / 3
-        room = self.concurrency
+        cap = self.concurrency
         for budget in self.budgets.values():
             limits = budget.limits
             if limits.per_second > 0:
                 share = max(limits.bulk_min_share, 0.05) * budget.bulk_per_second
-                room = min(room, max(1, math.floor(share * horizon)))
-        return max(0, room - self._bulk)
+                cap = min(cap, max(1, math.floor(share * horizon)))
+        return cap
+
+    def bulk_room(self) -> int:
+        """How many more bulk rows to hold now."""
+        return max(0, self.bulk_cap() - self._bulk)
 
     async def _claim(self, limit: int) -> list[OutboxMessage]:
-        now, bulk_room = self.clock(), self.bulk_room()
-        if bulk_room >= min(limit, 8):  # one claim, interactive rows first (the usual case)
-            rows = await self.storage.outbox_claim(min(limit, bulk_room), self.lease, now)
-        else:  # bulk near its cap: interactive rows, then what bulk may still hold
-            rows = await self.storage.outbox_claim(limit, self.lease, now, lanes=("interactive",))
-            room = min(limit - len(rows), bulk_room)
-            if room > 0:
-                rows += await self.storage.outbox_claim(room, self.lease, now, lanes=("bulk",))
-        self._bulk += sum(1 for row in rows if row.lane == "bulk")
+        """Up to ``concurrency`` interactive rows and up to :meth:`bulk_cap` bulk rows at once,
+        each lane in its own room: customers waiting for the budget never take the rows bulk
+        needs to use its share (nor bulk the customers')."""
+        now = self.clock()
+        i_room = min(limit, self.concurrency - self._interactive)
+        b_room = min(limit, self.bulk_room())
+        if i_room > 0 and b_room >= i_room:  # one claim, interactive rows first (the usual case)
+            rows = await self.storage.outbox_claim(i_room, self.lease, now)
+        else:  # one lane near its room: each lane on its own
+            rows = []
+            if i_room > 0:
+                rows += await self.storage.outbox_claim(i_room, self.lease, now,
+                                                        lanes=("interactive",))  # fmt: skip
+            if b_room > 0:
+                rows += await self.storage.outbox_claim(b_room, self.lease, now, lanes=("bulk",))
+        bulk = sum(1 for row in rows if row.lane == "bulk")
+        self._bulk += bulk
+        self._interactive += len(rows) - bulk
+        self._cut = len(rows) - bulk >= i_room or bulk >= b_room  # rows may wait for room
         return rows
 
     # delivering --------------------------------------------------------------------------
@@ -156,6 +177,8 @@ class Sender:
         finally:
             if message.lane == "bulk":
                 self._bulk -= 1
+            else:
+                self._interactive -= 1
             if (left := self._out.pop(message.stream) - 1) > 0:
                 self._out[message.stream] = left
 

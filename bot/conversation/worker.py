@@ -24,6 +24,9 @@ class ClaimLoop(Generic[T]):
     handle: Callable[[T], Coroutine[Any, Any, None]]  # never raises
     concurrency: int = 32
     poll: float = 1.0
+    # whether the last claim was cut short by a room of the caller's own (a lane's), not the
+    # loop's: rows may then be waiting although the claim got fewer than the loop had room for
+    cut: Callable[[], bool] = lambda: False
     _wake: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set, repr=False)
     _unseen: bool = field(default=False, repr=False)  # woken since the last empty claim
@@ -90,9 +93,9 @@ class ClaimLoop(Generic[T]):
             except Exception as exc:  # storage logs its own failures; the loop claims again
                 log.debug("%s: claim beside failed: %r", self.name, exc)
                 return []
-            self._more = len(rows) >= room
+            self._more = len(rows) >= room or self.cut()
             self.take(rows)
-            if len(rows) < room and wakes == self._wakes and task is not None:
+            if not self._more and wakes == self._wakes and task is not None:
                 self._covered.add(task)
             return rows
 
@@ -160,9 +163,9 @@ class ClaimLoop(Generic[T]):
             log.debug("%s: claim failed: %r", self.name, exc)
             await asyncio.sleep(self.poll)
             return False
-        if len(rows) < room and wakes == self._wakes:  # nothing known left to claim
+        self._more = len(rows) >= room or self.cut()
+        if not self._more and wakes == self._wakes:  # nothing known left to claim
             self._unseen = False
-        self._more = len(rows) >= room
         self.take(rows)
         return len(rows) >= room
 
