@@ -155,6 +155,10 @@ class Inbox:
 
     async def _handle(self, stored: InboxEvent) -> None:
         assert self.storage is not None and stored.id is not None
+        # An event of this key that comes while this one is handled finds the key busy and
+        # wakes the worker (Inbox.accept); unless that happens, this handler's end has no
+        # successor to look for (no empty claim after every event).
+        self._loop.quiet()
         event = RawEvent(platform=stored.platform, event_id=stored.event_id,
                          key=stored.key, body=stored.payload, user_id=stored.user_id)  # fmt: skip
         ticket = Ticket(stored.id)  # a commit that answers the event marks it done with it

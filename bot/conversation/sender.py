@@ -37,6 +37,7 @@ from bot.conversation.alert_delivery import deliver_alert
 from bot.conversation.alerts import KINDS as ALERT_KINDS
 from bot.conversation.budget import BUDGETED, Budget, Lane
 from bot.conversation.worker import ClaimLoop
+from storage.base import Lane as StorageLane
 from storage.base import OutboxMessage, Storage, utcnow
 
 log = logging.getLogger(__name__)
@@ -156,13 +157,11 @@ class Sender:
         b_room = min(limit, self.bulk_room())
         if i_room > 0 and b_room >= i_room:  # one claim, interactive rows first (the usual case)
             rows = await self.storage.outbox_claim(i_room, self.lease, now)
-        else:  # one lane near its room: each lane on its own
-            rows = []
-            if i_room > 0:
-                rows += await self.storage.outbox_claim(i_room, self.lease, now,
-                                                        lanes=("interactive",))  # fmt: skip
-            if b_room > 0:
-                rows += await self.storage.outbox_claim(b_room, self.lease, now, lanes=("bulk",))
+        else:  # one lane near its room: each lane on its own (one batch on SQLite)
+            rooms: tuple[tuple[StorageLane, int], ...] = (("interactive", i_room), ("bulk", b_room))
+            claims = [self.storage.outbox_claim(room, self.lease, now, lanes=(lane,))
+                      for lane, room in rooms if room > 0]  # fmt: skip
+            rows = [row for got in await asyncio.gather(*claims) for row in got]
         bulk = sum(1 for row in rows if row.lane == "bulk")
         self._bulk += bulk
         self._interactive += len(rows) - bulk
