@@ -18,12 +18,11 @@ The overall limit paces every message at ``rate`` = ``per_second`` × :data:`HEA
 short burst (:data:`OVERALL_BURST`: an idle budget lets a customer's step through at once, the
 edit and the next question), and a sliding window checks what the platform counts: at most
 ``ceil(rate)`` messages in any second (29 for Telegram's 30/s), so a burst never adds up to
-one message too many in a second. Bulk has a cell of its
-own at ``rate`` without a burst: bulk alone goes evenly, and the burst stays for customers. The
-pace, the per chat and the per group limits are GCRA cells ("generic cell rate algorithm": a
-theoretical arrival time per key, equivalent to a token bucket). Waiters are
-few (one per chat in flight, the sender's concurrency at most), so choosing the next one is a
-scan. Time is an injected monotonic
+one message too many in a second. Bulk has a cell of its own at ``rate`` without a burst: bulk
+alone goes evenly, and the burst stays for customers. The pace, the per chat and the per group
+limits are GCRA cells ("generic cell rate algorithm": a theoretical arrival time per key,
+equivalent to a token bucket). Waiters are few (one per chat in flight, the sender's
+concurrency at most), so choosing the next one is a scan. Time is an injected monotonic
 ``clock`` and waits an injected ``sleep``: tests move time by hand and never wait.
 
 Why not ``aiolimiter`` (which PTB's rate-limiter extra installs): it is one FIFO leaky bucket
@@ -81,19 +80,17 @@ class _Window:
 
     limit: int
     span: float
-    sent: deque[float] = field(default_factory=deque)
+    sent: deque[float] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.sent = deque(maxlen=self.limit)
 
     def earliest(self, now: float) -> float:
         return now if len(self.sent) < self.limit else max(now, self.sent[0] + self.span)
 
     def book(self, at: float) -> None:
         """A send at ``at``: the time it really went (the platform counts those)."""
-        if len(self.sent) == self.limit:
-            self.sent.popleft()
         self.sent.append(at)
-
-    def idle(self, now: float) -> bool:
-        return not self.sent or self.sent[-1] + self.span <= now
 
 
 def _window(per_second: float) -> _Window | None:

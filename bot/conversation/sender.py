@@ -157,15 +157,18 @@ class Sender:
         b_room = min(limit, self.bulk_room())
         if i_room > 0 and b_room >= i_room:  # one claim, interactive rows first (the usual case)
             rows = await self.storage.outbox_claim(i_room, self.lease, now)
+            bulk = sum(1 for row in rows if row.lane == "bulk")
+            cut = len(rows) >= i_room  # the claim's limit was both lanes' together
         else:  # one lane near its room: each lane on its own (one batch on SQLite)
             rooms: tuple[tuple[StorageLane, int], ...] = (("interactive", i_room), ("bulk", b_room))
             claims = [self.storage.outbox_claim(room, self.lease, now, lanes=(lane,))
                       for lane, room in rooms if room > 0]  # fmt: skip
             rows = [row for got in await asyncio.gather(*claims) for row in got]
-        bulk = sum(1 for row in rows if row.lane == "bulk")
+            bulk = sum(1 for row in rows if row.lane == "bulk")
+            cut = len(rows) - bulk >= i_room or bulk >= b_room  # a lane not or fully claimed
         self._bulk += bulk
         self._interactive += len(rows) - bulk
-        self._cut = len(rows) - bulk >= i_room or bulk >= b_room  # rows may wait for room
+        self._cut = cut  # rows may be waiting for room although the loop had more
         return rows
 
     # delivering --------------------------------------------------------------------------

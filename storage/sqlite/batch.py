@@ -138,16 +138,18 @@ class GroupCommitter:
                 await self._task
             self._task = None
 
-    async def _submit(self, work: Work) -> Any:
+    def _running(self) -> None:
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run(), name="sqlite-group-commit")
+
+    async def _submit(self, work: Work) -> Any:
+        self._running()
         request = _Request(work)
         await self._queue.put(request)
         return await request.done
 
     async def _linger(self, work: Work) -> Any:
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._run(), name="sqlite-group-commit")
+        self._running()
         request = _Request(work)
         self._lingering.append(request)
         if self._linger_timer is None:
