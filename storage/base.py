@@ -10,7 +10,7 @@ and insert the messages it makes owed. Times are timezone-aware UTC datetimes.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
@@ -21,6 +21,7 @@ from bot.survey.engine import Answer, SessionState
 from storage.followup_records import Followup as Followup
 from storage.followup_records import FollowupStore
 from storage.records import InboxEvent as InboxEvent  # re-exported: records of the protocol
+from storage.records import InboxRef as InboxRef
 from storage.records import InboxStatus as InboxStatus
 from storage.records import Lane as Lane
 from storage.records import OutboxMessage as OutboxMessage
@@ -152,6 +153,10 @@ class Storage(FollowupStore, Protocol):
     # outbox rows marked sent) before claims, so a claim submitted beside a write sees it
     # (SQLite's group commit). False: each write is its own transaction (PostgreSQL's pool).
     groups_writes: bool
+    # One process owns the inbox (SQLite: `surveybot run` is its only worker), so the events
+    # pending in it are known to that process; False: several workers may share it
+    # (PostgreSQL). The inbox handles an event before storing it only where this is True.
+    one_process: bool
 
     async def open(self) -> None:
         """Connect and apply pending migrations."""
@@ -169,15 +174,15 @@ class Storage(FollowupStore, Protocol):
         self,
         record: SessionRecord,
         *,
-        inbox_id: int | None = None,
+        inbox_id: InboxRef | None = None,
         outbox: Sequence[OutboxMessage] = (),
         jobs: Sequence[Job] = (),
     ) -> SessionRecord:
         """Insert; with an idempotency key already used, return the existing session instead.
-        In the same transaction: the inbox row ``inbox_id`` is marked done (either way: its
-        session exists), the ``outbox`` messages and the ``jobs`` (its send, reminder and
-        expiry) are inserted (only if the session is new: the first creation already owed
-        them)."""
+        In the same transaction: the inbox row ``inbox_id`` is marked done, or the event
+        ``inbox_id`` (not stored yet) is stored done (either way: its session exists); the
+        ``outbox`` messages and the ``jobs`` (its send, reminder and expiry) are inserted
+        (only if the session is new: the first creation already owed them)."""
 
     async def get_session(self, session_id: str) -> SessionRecord | None: ...
 
@@ -201,12 +206,13 @@ class Storage(FollowupStore, Protocol):
         now: datetime,
         answer: Answer | None = None,
         event_id: str | None = None,
-        inbox_id: int | None = None,
+        inbox_id: InboxRef | None = None,
         outbox: Sequence[OutboxMessage] = (),
     ) -> CommitOutcome:
         """One transaction: the answer, the new state, the event id, the inbox row
-        ``inbox_id`` marked done and the ``outbox`` messages inserted, if the session is still
-        at ``expected_version``; the outcome carries the session's new version.
+        ``inbox_id`` marked done (or the event ``inbox_id``, not stored yet, stored done) and
+        the ``outbox`` messages inserted, if the session is still at ``expected_version``; the
+        outcome carries the session's new version.
 
         ``duplicate``: the event id was processed before, or the question already has an
         answer; ``conflict``: someone else moved the session first. Either way nothing changed
@@ -232,11 +238,12 @@ class Storage(FollowupStore, Protocol):
         event_id: str,
         now: datetime,
         *,
-        inbox_id: int | None = None,
+        inbox_id: InboxRef | None = None,
         outbox: Sequence[OutboxMessage] = (),
     ) -> bool:
         """Mark a platform event processed; False if it already was. Only when this claim is
-        the first, in the same transaction: the inbox row ``inbox_id`` marked done and the
+        the first, in the same transaction: the inbox row ``inbox_id`` marked done (or the
+        event stored done) and the
         ``outbox`` messages inserted (a notice the event owes, sent once)."""
 
     # invites -------------------------------------------------------------------------------
@@ -283,6 +290,19 @@ class Storage(FollowupStore, Protocol):
 
     async def inbox_done(self, inbox_id: int, now: datetime) -> None:
         """Handled (also possible inside :meth:`commit` / :meth:`create_session`)."""
+
+    async def inbox_keep(self, event: InboxEvent) -> int | None:
+        """Store one event its handler already holds (the inbox's fast path), in the state
+        ``event`` gives: ``done``; ``pending`` and leased to the handler (``lease_until``,
+        ``attempts``); ``pending`` with a retry time and ``last_error``. If the event is
+        stored already and pending, it takes that state. Its row id; None if it was already
+        done (a commit carrying it got there first). Raises if it could not be stored."""
+
+    async def inbox_pending_keys(
+        self, keys: Collection[tuple[str, str]] | None = None
+    ) -> set[tuple[str, str]]:
+        """The ``(platform, key)`` pairs — of ``keys``, or all — with a pending event (waiting,
+        leased or waiting for a retry)."""
 
     async def inbox_failed(self, inbox_id: int, error: str, retry_at: datetime | None) -> None:
         """Handling failed: try again at ``retry_at``, or quarantine it (None): a quarantined

@@ -15,12 +15,12 @@ chat's messages, go one at a time and in order, across any number of workers.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from bot.chat import Address
-from storage.base import InboxEvent, Lane, OutboxMessage, OutboxStatus
+from storage.base import InboxEvent, InboxRef, Lane, OutboxMessage, OutboxStatus
 from storage.dialect import Dialect
 from storage.rows import as_time, opt_time, placeholders
 from storage.schema import INBOX, OUTBOX
@@ -45,6 +45,20 @@ _CLAIM = (
 _LANES = ("interactive", "bulk", "webhook")
 _CHAT = ("interactive", "bulk")  # what chat senders claim: not the webhook lane
 INBOX_DONE = "UPDATE inbox SET status = 'done', done_at = ?, lease_until = NULL WHERE id = ?"
+# One event stored in the state its handler gives (the inbox's fast path, bot/conversation/
+# inbox.py): done, pending and leased to the handler, or pending with a retry time. An event
+# stored meanwhile (the same event's other write) takes that state unless it is done already.
+INBOX_KEPT = (
+    "platform, event_id, key, user_id, payload, received_at, status, attempts,"
+    " next_attempt_at, lease_until, last_error, done_at"
+)
+INBOX_KEEP = (
+    f"INSERT INTO inbox ({INBOX_KEPT}) VALUES ({placeholders(12)})"
+    " ON CONFLICT (platform, event_id) DO UPDATE SET status = excluded.status,"
+    " attempts = excluded.attempts, next_attempt_at = excluded.next_attempt_at,"
+    " lease_until = excluded.lease_until, last_error = excluded.last_error,"
+    " done_at = excluded.done_at WHERE inbox.status = 'pending'"
+)
 
 
 def _qualified(columns: list[str], table: str) -> str:
@@ -76,6 +90,29 @@ def outbox_params(m: OutboxMessage, dialect: Dialect) -> tuple[Any, ...]:
         m.session_id, m.address.platform, m.address.user_id, m.stream,
         m.address.model_dump_json(), m.lane, m.kind, m.body, created, due,
     )  # fmt: skip
+
+
+def inbox_keep_params(e: InboxEvent, dialect: Dialect) -> list[Any]:
+    t = dialect.time
+    return [
+        e.platform, e.event_id, e.key, e.user_id, e.payload, t(e.received_at), e.status,
+        e.attempts, t(e.next_attempt_at or e.received_at), t(e.lease_until), e.last_error,
+        t(e.done_at),
+    ]  # fmt: skip
+
+
+def handled_event(event: InboxEvent, now: datetime) -> InboxEvent:
+    """``event`` (not stored yet) as the commit that answers it stores it: done."""
+    return event.model_copy(update={"status": "done", "done_at": now, "lease_until": None,
+                                    "attempts": max(event.attempts, 1)})  # fmt: skip
+
+
+def inbox_handled(ref: InboxRef, now: datetime, dialect: Dialect) -> tuple[str, list[Any]]:
+    """The statement that records a handled event in its commit's transaction: the stored row
+    ``ref`` marked done, or the event ``ref`` (not stored yet) stored done."""
+    if isinstance(ref, InboxEvent):
+        return dialect.sql(INBOX_KEEP), inbox_keep_params(handled_event(ref, now), dialect)
+    return dialect.sql(INBOX_DONE), [dialect.time(now), ref]
 
 
 def inbox_from_row(row: Sequence[Any]) -> InboxEvent:
@@ -180,6 +217,24 @@ class QueueMethods:
 
     async def inbox_done(self, inbox_id: int, now: datetime) -> None:
         await self._run(INBOX_DONE, self.dialect.time(now), inbox_id)
+
+    async def inbox_keep(self, event: InboxEvent) -> int | None:
+        rows = await self._returning(
+            self.dialect.sql(INBOX_KEEP + " RETURNING id"), inbox_keep_params(event, self.dialect)
+        )
+        return int(rows[0][0]) if rows else None
+
+    async def inbox_pending_keys(
+        self, keys: Collection[tuple[str, str]] | None = None
+    ) -> set[tuple[str, str]]:
+        pending = "SELECT DISTINCT platform, key FROM inbox WHERE status = 'pending'"
+        if keys is None:
+            return {(str(p), str(k)) for p, k in await self._fetch(pending, ())}
+        found: set[tuple[str, str]] = set()
+        for platform, key in keys:  # few: the keys of one delivery that may still be waiting
+            sql = self.dialect.sql(pending + " AND platform = ? AND key = ? LIMIT 1")
+            found |= {(str(p), str(k)) for p, k in await self._fetch(sql, (platform, key))}
+        return found
 
     async def inbox_failed(self, inbox_id: int, error: str, retry_at: datetime | None) -> None:
         if retry_at is None:

@@ -41,6 +41,12 @@ class InboxEvent(_Frozen):
     done_at: datetime | None = None
 
 
+# What the commit that answers an event carries: the event's inbox row id (stored: marked done),
+# or the event itself, not stored yet (the inbox's fast path: stored done in the same
+# transaction).
+InboxRef = int | InboxEvent
+
+
 class OutboxMessage(_Frozen):
     """A message owed to a customer. To put one, give the first five fields (and the session
     when there is one, and ``next_attempt_at`` to send it later than at once); the rest is

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from storage.base import CommitOutcome, Job, OutboxMessage, SessionRecord
-from storage.queues import INBOX_DONE, QueueMethods, outbox_inserts
+from storage.base import CommitOutcome, InboxRef, Job, OutboxMessage, SessionRecord
+from storage.queues import QueueMethods, inbox_handled, outbox_inserts
 from storage.rows import (
     JOB_COLUMNS,
     SESSION_COLUMNS,
@@ -85,7 +85,7 @@ class SessionMethods(QueueMethods):
         event_id: str,
         now: datetime,
         *,
-        inbox_id: int | None = None,
+        inbox_id: InboxRef | None = None,
         outbox: Sequence[OutboxMessage] = (),
     ) -> bool:
         insert = self.dialect.sql(
@@ -95,7 +95,7 @@ class SessionMethods(QueueMethods):
         params = (event_id, self.dialect.time(now))
         then = outbox_inserts(outbox, self.dialect)
         if inbox_id is not None:
-            then.append((self.dialect.sql(INBOX_DONE), [self.dialect.time(now), inbox_id]))
+            then.append(inbox_handled(inbox_id, now, self.dialect))
         if then:  # owed (and the event done) only if this claim is the first: one transaction
             return await self._write_if((insert, params), then) == 1
         return await self._write(insert, params) == 1

@@ -41,7 +41,7 @@ from bot.survey.flow import Flow
 from bot.survey.loader import FlowRegistry
 from bot.survey.prompts import question_prompt
 from bot.survey.texts import primary_language, text_for
-from storage.base import SessionRecord, Storage, utcnow
+from storage.base import InboxRef, SessionRecord, Storage, utcnow
 
 log = logging.getLogger(__name__)
 DEFAULT_EXPIRY = timedelta(hours=72)
@@ -170,7 +170,7 @@ class Runtime(Starting):
             await adapter.acknowledge(inbound, text)
 
     async def owe_notice(
-        self, address: Address, text: str, locale: str, once: str, inbox_id: int | None = None
+        self, address: Address, text: str, locale: str, once: str, inbox_id: InboxRef | None = None
     ) -> bool:
         """A notice to ``address`` owed once per ``once`` (an event id): an outbox row
         committed with the claim of ``once`` (and the inbox row ``inbox_id`` marked done), then

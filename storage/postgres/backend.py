@@ -32,6 +32,7 @@ from storage import dialect
 from storage.base import (
     CommitOutcome,
     ExportRow,
+    InboxRef,
     Job,
     OutboxMessage,
     SessionRecord,
@@ -50,7 +51,7 @@ from storage.postgres.sql import (
     affected,
     plain,
 )
-from storage.queues import INBOX_DONE, outbox_inserts
+from storage.queues import inbox_handled, outbox_inserts
 from storage.reporting import ReportQuery, ReportRows
 from storage.rows import (
     EXPORT_SELECT,
@@ -72,6 +73,7 @@ SQL = dialect.POSTGRES
 class PostgresStorage(SessionMethods, FollowupMethods):
     dialect = SQL
     groups_writes = False
+    one_process = False
 
     def __init__(self, url: str, *, pool_size: int = POOL_SIZE) -> None:
         self.url = url
@@ -139,7 +141,7 @@ class PostgresStorage(SessionMethods, FollowupMethods):
         self,
         record: SessionRecord,
         *,
-        inbox_id: int | None = None,
+        inbox_id: InboxRef | None = None,
         outbox: Sequence[OutboxMessage] = (),
         jobs: Sequence[Job] = (),
     ) -> SessionRecord:
@@ -161,7 +163,7 @@ class PostgresStorage(SessionMethods, FollowupMethods):
             for sql, params in owed if existing is None else []:
                 await conn.execute(sql, *params)
             if inbox_id is not None:
-                await conn.execute(SQL.sql(INBOX_DONE), record.created_at, inbox_id)
+                await conn.execute(*_flat(inbox_handled(inbox_id, record.created_at, SQL)))
         return record if existing is None else existing
 
     async def active_session(
@@ -187,7 +189,7 @@ class PostgresStorage(SessionMethods, FollowupMethods):
         now: datetime,
         answer: Answer | None = None,
         event_id: str | None = None,
-        inbox_id: int | None = None,
+        inbox_id: InboxRef | None = None,
         outbox: Sequence[OutboxMessage] = (),
     ) -> CommitOutcome:
         # Same order as SQLite: event id, then the version check, then the answer. Raising
@@ -220,7 +222,7 @@ class PostgresStorage(SessionMethods, FollowupMethods):
                 ):
                     raise _Duplicate
                 if inbox_id is not None:
-                    await conn.execute(SQL.sql(INBOX_DONE), now, inbox_id)
+                    await conn.execute(*_flat(inbox_handled(inbox_id, now, SQL)))
                 for sql, params in outbox_inserts(outbox, SQL):
                     await conn.execute(sql, *params)
         except _Duplicate:
@@ -327,6 +329,11 @@ class PostgresStorage(SessionMethods, FollowupMethods):
                         row = {k: plain(v) for k, v in record.items()}
                         rows.setdefault(row["section"], []).append(row)
         return rows
+
+
+def _flat(statement: tuple[str, list[Any]]) -> tuple[Any, ...]:
+    """``(sql, params)`` as asyncpg's ``execute(sql, *params)`` takes them."""
+    return (statement[0], *statement[1])
 
 
 class _Duplicate(Exception):

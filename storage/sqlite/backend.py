@@ -21,6 +21,7 @@ from storage.base import (
     CommitOutcome,
     ExportRow,
     InboxEvent,
+    InboxRef,
     Job,
     OutboxMessage,
     SessionRecord,
@@ -30,8 +31,10 @@ from storage.base import (
 )
 from storage.followups import FollowupMethods
 from storage.queues import (
-    INBOX_DONE,
     INBOX_NEW,
+    handled_event,
+    inbox_handled,
+    inbox_keep_params,
     inbox_params,
     outbox_inserts,
     outbox_params,
@@ -83,6 +86,7 @@ SQL = dialect.SQLITE
 class SQLiteStorage(SessionMethods, FollowupMethods):
     dialect = SQL
     groups_writes = True
+    one_process = True
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -176,7 +180,7 @@ class SQLiteStorage(SessionMethods, FollowupMethods):
         self,
         record: SessionRecord,
         *,
-        inbox_id: int | None = None,
+        inbox_id: InboxRef | None = None,
         outbox: Sequence[OutboxMessage] = (),
         jobs: Sequence[Job] = (),
     ) -> SessionRecord:
@@ -187,7 +191,7 @@ class SQLiteStorage(SessionMethods, FollowupMethods):
         # one batch, one round trip: the session; only if it is new, what it owes and its
         # jobs; either way the inbox row done (its session exists: this one, or the one with
         # its idempotency key; a clash of two random 72-bit ids is not planned for)
-        done = [(INBOX_DONE, (iso(record.created_at), inbox_id))] if inbox_id is not None else []
+        done = [inbox_handled(inbox_id, record.created_at, SQL)] if inbox_id is not None else []
         inserted = await self.conn.writer.conditional(Conditional(
             (insert, session_params(record, SQL)),
             then=[*outbox_inserts(outbox, SQL), *job_inserts(jobs, SQL)], always=done,
@@ -222,7 +226,7 @@ class SQLiteStorage(SessionMethods, FollowupMethods):
         now: datetime,
         answer: Answer | None = None,
         event_id: str | None = None,
-        inbox_id: int | None = None,
+        inbox_id: InboxRef | None = None,
         outbox: Sequence[OutboxMessage] = (),
     ) -> CommitOutcome:
         version = next_version(expected_version)
@@ -236,7 +240,10 @@ class SQLiteStorage(SessionMethods, FollowupMethods):
                 now=iso(now),
                 answer=answer_params(session_id, answer, now, SQL) if answer else None,
                 event_id=event_id,
-                inbox_id=inbox_id,
+                inbox_id=inbox_id if isinstance(inbox_id, int) else None,
+                inbox_event=tuple(inbox_keep_params(handled_event(inbox_id, now), SQL))
+                if isinstance(inbox_id, InboxEvent)
+                else None,
                 outbox=tuple(outbox_params(m, SQL) for m in outbox),
             )
         )

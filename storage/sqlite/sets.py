@@ -16,7 +16,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from storage.queues import OUTBOX_NEW, chunks, insert_sql
+from storage.queues import INBOX_KEEP, OUTBOX_NEW, chunks, insert_sql
 from storage.rows import ANSWER_COLUMNS
 
 
@@ -33,6 +33,7 @@ class AnswerCommit:
     answer: tuple[Any, ...] | None  # the ANSWER_COLUMNS values, session_id first
     event_id: str | None
     inbox_id: int | None = None  # marked done if the commit applies
+    inbox_event: tuple[Any, ...] | None = None  # or this event (INBOX_KEEP values) stored done
     outbox: tuple[tuple[Any, ...], ...] = ()  # OUTBOX_NEW values, inserted if it applies
 
 
@@ -135,6 +136,9 @@ def apply_commits(db: sqlite3.Connection, commits: list[AnswerCommit]) -> list[s
             " status = 'done', done_at = v.now, lease_until = NULL FROM v WHERE inbox.id = v.id",
             [v for c in handled for v in (c.inbox_id, c.now)],
         )
+    for c in applied:
+        if c.inbox_event is not None:  # handled before it was stored: stored done now
+            db.execute(INBOX_KEEP, c.inbox_event)
     for part in chunks([row for c in applied for row in c.outbox]):
         db.execute(insert_sql("outbox", OUTBOX_NEW, len(part)), [v for row in part for v in row])
     # undo what the commits that did not go all the way wrote
