@@ -292,11 +292,9 @@ class Storage(FollowupStore, Protocol):
         """Handled (also possible inside :meth:`commit` / :meth:`create_session`)."""
 
     async def inbox_keep(self, event: InboxEvent) -> int | None:
-        """Store one event its handler already holds (the inbox's fast path), in the state
-        ``event`` gives: ``done``; ``pending`` and leased to the handler (``lease_until``,
-        ``attempts``); ``pending`` with a retry time and ``last_error``. If the event is
-        stored already and pending, it takes that state. Its row id; None if it was already
-        done (a commit carrying it got there first). Raises if it could not be stored."""
+        """Store an event its handler holds (the inbox's fast path) in the state ``event``
+        gives (done; pending and leased; pending with a retry time), also if it is stored and
+        pending already. Its row id; None if it was done already. Raises if not stored."""
 
     async def inbox_pending_keys(
         self, keys: Collection[tuple[str, str]] | None = None

@@ -80,3 +80,7 @@ class InboxConfig(_Section):
     )  # fmt: skip
     retention: Duration = timedelta(days=7)
     lease: Duration = timedelta(seconds=15)
+    # seconds an edge waits for an event handled before it is stored (SQLite): one customer's
+    # step then costs no write of its own; a handling that takes longer is stored, leased to
+    # it, and the edge acknowledges. 0: every event is stored first, then handled.
+    handle_first: float = Field(default=0.25, ge=0, le=2)

@@ -19,6 +19,19 @@ no longer holds up anyone. Handled events are deleted after ``inbox.retention``.
 The worker is woken at once by ``accept`` and polls for the rest
 (other workers' events, leases left by a crashed process, retries that came due).
 
+**Handled first, stored with its answer** (where one process owns the inbox: SQLite). An event
+whose customer has nothing else waiting (no earlier event of theirs in hand, being stored or
+pending in the table) is handed to its processor at once, before anything is written: the
+commit that answers it stores it, done, in the same transaction (:mod:`bot.conversation.ticket`
+carries the event itself), so one customer's step costs no write of its own. ``accept`` still
+returns only once every event is stored: answered (stored with its commit), handled without a
+commit (stored done now), failed (stored for a retry, as if claimed once), or still being
+handled after ``inbox.handle_first`` seconds (stored leased to its handling, which goes on and
+marks it done; the edge acknowledges meanwhile). A crash before that acknowledges nothing: the
+platform delivers the event again, and a second handling records nothing twice (the event id,
+the button's question, the trigger's idempotency key). Events of a customer with anything
+waiting are stored first and claimed in order, as above.
+
 Without storage (``Inbox(None)``) nothing is durable: ``accept`` starts handling each event at
 once, in a task of its own (one key's events still in order), and returns without waiting — the
 "no inbox" side of the benchmark that measures what the inbox costs (bench/README.md).
@@ -36,6 +49,7 @@ from datetime import datetime, timedelta
 from bot import metrics
 from bot.chat import RawEvent
 from bot.conversation.config import InboxConfig
+from bot.conversation.first import FirstHand, describe, report_failure, retry_at
 from bot.conversation.ticket import Ticket, handling
 from bot.conversation.worker import ClaimLoop
 from storage.base import InboxEvent, Storage, utcnow
@@ -47,12 +61,6 @@ PRUNE_EVERY = timedelta(hours=1)  # how often handled events past retention are 
 
 async def _nothing() -> list[InboxEvent]:
     return []
-
-
-def describe(exc: BaseException) -> str:
-    """An error for the log and the quarantine list: class and first line, bounded."""
-    text = str(exc).splitlines()[0] if str(exc) else ""
-    return f"{type(exc).__name__}: {text}"[:300]
 
 
 @dataclass
@@ -67,14 +75,24 @@ class Inbox:
     _direct: set[asyncio.Task[None]] = field(default_factory=set, repr=False)  # without storage
     _loop: ClaimLoop[InboxEvent] = field(init=False, repr=False)
     _pruned: datetime | None = field(default=None, repr=False)
+    _first: FirstHand | None = field(default=None, repr=False)  # the fast path (with storage)
 
     def __post_init__(self) -> None:
         self._loop = ClaimLoop("inbox", self._claim, self._handle, self.concurrency, self.poll)
+        if self.storage is not None:
+            self._first = FirstHand(self.storage, self.config, self._process, self.clock,
+                                    self._loop.wake)  # fmt: skip
 
     @property
     def busy(self) -> bool:
         """Events accepted here are still waiting or being handled (False = idle)."""
-        return self._loop.busy or bool(self._direct)
+        late = self._first is not None and self._first.busy
+        return self._loop.busy or bool(self._direct) or late
+
+    @property
+    def handles_first(self) -> bool:
+        """Events of customers with nothing waiting are handled before they are stored."""
+        return self._first is not None and self._first.on
 
     async def accept(self, events: Sequence[RawEvent]) -> None:
         """Take events from an edge; when this returns, the edge may acknowledge them."""
@@ -85,6 +103,21 @@ class Inbox:
                 task = asyncio.create_task(self._in_order(event))
                 self._direct.add(task)
                 task.add_done_callback(self._direct.discard)
+            return
+        assert self._first is not None
+        first = await self._first.split(events)
+        rest = [e for e in events if all(e is not f for f in first)]
+        outcomes = await asyncio.gather(
+            self._store(rest), *(self._first.handle(e) for e in first), return_exceptions=True
+        )
+        for outcome in outcomes:  # one not stored: the edge must not acknowledge
+            if isinstance(outcome, BaseException):
+                raise outcome
+
+    async def _store(self, events: Sequence[RawEvent]) -> None:
+        """Store events raw, for the worker to handle in order."""
+        assert self.storage is not None and self._first is not None
+        if not events:
             return
         now = self.clock()
         # The worker's claim goes with the insert: on SQLite both land in one group-commit
@@ -101,6 +134,7 @@ class Inbox:
                 for e in events
             ])  # fmt: skip
         finally:
+            self._first.stored(events)
             await self._hand_over(claim, events)
 
     async def _hand_over(
@@ -137,15 +171,19 @@ class Inbox:
             await self._loop.run(stop)
         else:
             await stop.wait()
-            await self._drain()
+        await self._drain()
 
     async def _drain(self) -> None:
-        """Without storage: wait (up to 10 s) for the events being handled."""
+        """Wait (up to 10 s) for the events being handled outside the worker."""
         if self._direct:
             await asyncio.wait(set(self._direct), timeout=10)
+        if self._first is not None:
+            await self._first.drain()
 
     async def _claim(self, limit: int) -> list[InboxEvent]:
-        assert self.storage is not None
+        assert self.storage is not None and self._first is not None
+        if not self._first.ready:  # the worker runs: events may be handled first from now on
+            await self._first.prepare()
         now = self.clock()
         if self._pruned is None or now - self._pruned >= PRUNE_EVERY:
             self._pruned = now
@@ -178,18 +216,10 @@ class Inbox:
     async def _failed(self, stored: InboxEvent, exc: Exception) -> None:
         assert self.storage is not None and stored.id is not None
         error = describe(exc)
-        retry_at = None
-        if stored.attempts < self.config.attempts:
-            waits = self.config.backoff or (timedelta(seconds=1),)
-            retry_at = self.clock() + waits[min(stored.attempts, len(waits)) - 1]
-            log.debug("inbox event %s failed (attempt %d): %s", stored.event_id,
-                      stored.attempts, error)  # fmt: skip
-        else:
-            metrics.INBOX_QUARANTINED.labels(stored.platform).inc()
-            log.error("inbox event %s quarantined after %d attempts: %s", stored.event_id,
-                      stored.attempts, error)  # fmt: skip
+        retry = retry_at(self.config, stored.attempts, self.clock())
+        report_failure(stored, stored.attempts, error, retry)
         with contextlib.suppress(Exception):  # not recorded: the lease runs out, it comes back
-            await self.storage.inbox_failed(stored.id, error, retry_at)
+            await self.storage.inbox_failed(stored.id, error, retry)
 
     async def _process(self, event: RawEvent) -> None:
         process = self.processors.get(event.platform)

@@ -2,8 +2,9 @@
 
 A request must be signed by Slack (X-Slack-Signature, checked with the signing secret; 401
 otherwise) and fit in ``MAX_BODY`` bytes (413). Its payload (the Events API body, an
-interaction's ``payload`` field or a slash command's fields) goes into the inbox raw and only
-then is Slack answered 200; when the inbox cannot take it, 503 (Slack retries events). A retry
+interaction's ``payload`` field or a slash command's fields) is stored by the inbox (raw, or
+handled at once and stored with its answer: :mod:`bot.conversation.first`) and only then is
+Slack answered 200; when the inbox cannot take it, 503 (Slack retries events). A retry
 (X-Slack-Retry-Num) of an event already stored is a duplicate by its event id. Slack's
 ``url_verification`` handshake is answered with its challenge.
 """

@@ -1,7 +1,8 @@
 """Webhook mode: POST /telegram/webhook on the project's HTTP server.
 
 A request must carry ``X-Telegram-Bot-Api-Secret-Token`` (403 otherwise) and fit in
-``MAX_BODY`` bytes (413). The update is put in the inbox raw and only then answered 200; when
+``MAX_BODY`` bytes (413). The update is stored by the inbox (raw, or handled at once and stored
+with its answer: :mod:`bot.conversation.first`) and only then answered 200; when
 the inbox cannot take it (storage failing) or the bot is still starting, the answer is 503 and
 Telegram delivers it again. A body that is not a valid update is stored all the same (it is
 quarantined and listed by ``surveybot inbox``) and answered 200: retrying cannot make it parse.

@@ -94,7 +94,9 @@ async def story_through_a_storage_failure(
     await repair_storage()
     follow_up = await anna.receives(15)  # the next retry is taken and handled
     assert follow_up["text"] == "We're glad to hear it! What did you like most?"
-    assert fake.webhook_deliveries[-1] == (tap["update_id"], 200)
+    # answered 200 once the tap is stored: with its answer, which may reach Anna first
+    taken = lambda: fake.webhook_deliveries[-1] == (tap["update_id"], 200)  # noqa: E731
+    await fake.wait_for(taken, 10, what="the tap answered 200")
     await fake.wait_for(lambda: not fake.pending_updates, what="the tap confirmed")
     assert [a["callback_query_id"] for a in fake.callback_answers] == [
         tap["callback_query"]["id"]
