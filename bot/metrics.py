@@ -48,6 +48,13 @@ JOBS = Counter(
     ["kind", "outcome"],
     registry=REGISTRY,
 )
+INBOX_EVENTS = Counter(
+    "surveybot_inbox_events",
+    "Platform events taken by the inbox, by how: handled first and stored with their answer"
+    " (first), or stored first and handled by the worker (stored)",
+    ["platform", "path"],
+    registry=REGISTRY,
+)
 INBOX_QUARANTINED = Counter(
     "surveybot_inbox_quarantined",
     "Platform events that could not be parsed or handled and were set aside (surveybot inbox)",

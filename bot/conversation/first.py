@@ -112,6 +112,8 @@ class FirstHand:
             first = await self._choose(events) if self.on else []
             chosen = {id(e) for e in first}
             for event in events:
+                path = "first" if id(event) in chosen else "stored"
+                metrics.INBOX_EVENTS.labels(event.platform, path).inc()
                 if id(event) in chosen:
                     self._gates[key_of(event)] = asyncio.get_running_loop().create_future()
                     self._recent[(event.platform, event.event_id)] = None

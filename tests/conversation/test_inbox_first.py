@@ -20,6 +20,7 @@ from bot.chat import RawEvent
 from bot.conversation.config import InboxConfig
 from bot.conversation.inbox import Inbox
 from bot.conversation.ticket import carried, committed
+from bot.metrics import REGISTRY
 from storage import open_storage
 from storage.base import InboxEvent, Storage, utcnow
 from storage.sqlite.backend import SQLiteStorage
@@ -64,6 +65,12 @@ async def rows(storage: Storage) -> dict[str, InboxEvent]:
         "last_error": r[4]}) for r in found}  # fmt: skip
 
 
+def taken(path: str) -> float:
+    """``surveybot_inbox_events_total`` of Telegram events taken by ``path``."""
+    labels = {"platform": "telegram", "path": path}
+    return REGISTRY.get_sample_value("surveybot_inbox_events_total", labels) or 0.0
+
+
 def batches(storage: Storage) -> int:
     assert isinstance(storage, SQLiteStorage)
     return storage.conn.writer.batches
@@ -97,9 +104,9 @@ async def test_a_tap_is_answered_before_it_is_stored_and_stored_with_its_answer(
 ) -> None:
     inbox, customers = await running(store)
     try:
-        before = batches(store)
+        before, first = batches(store), taken("first")
         await inbox.accept([sent(1)])  # when this returns, Telegram may be told
-        assert customers.handled == ["tg:1"]
+        assert customers.handled == ["tg:1"] and taken("first") == first + 1
         assert batches(store) - before == 1  # the answer's commit, which stored the event
         assert (await rows(store))["tg:1"].status == "done"
         assert await store.inbox_pending_keys() == set()
@@ -207,8 +214,9 @@ async def test_two_events_of_one_customer_in_one_delivery_are_stored_and_handled
 ) -> None:
     inbox, customers = await running(store)
     try:
-        before = batches(store)
+        before, stored = batches(store), taken("stored")
         await inbox.accept([sent(1), sent(2)])
+        assert taken("stored") == stored + 2
         assert batches(store) - before >= 1  # stored first: acknowledged before handling
         for _ in range(300):
             if len(customers.handled) == 2:
