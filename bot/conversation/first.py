@@ -18,7 +18,9 @@ the inbox worker, as before.
   done (or failed) when it ends; a crash meanwhile gives it to the worker after the lease.
 
 A second write of one event never undoes done (``Storage.inbox_keep``), so a commit and a
-"still handling it" write may land in either order.
+"still handling it" write may land in either order. One thing this process cannot know: an
+event ``surveybot inbox retry`` (another process) puts back in line; a later event of that
+customer may then go first. A quarantined event had already let its customer move on.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -65,6 +65,14 @@ async def rows(storage: Storage) -> dict[str, InboxEvent]:
         "last_error": r[4]}) for r in found}  # fmt: skip
 
 
+async def until(condition: Callable[[], bool], seconds: float) -> None:
+    """Wait (polling) for ``condition``, at most ``seconds`` (a bound, not a measurement)."""
+    for _ in range(int(seconds * 100)):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+
+
 def taken(path: str) -> float:
     """``surveybot_inbox_events_total`` of Telegram events taken by ``path``."""
     labels = {"platform": "telegram", "path": path}
@@ -91,10 +99,7 @@ async def running(storage: Storage, **config: object) -> tuple[Inbox, Customers]
     settings = InboxConfig.model_validate({"backoff": ["1s"], "lease": "15s"} | config)
     inbox = Inbox(storage, settings, poll=0.05, processors={"telegram": customers.process})
     inbox.start()
-    for _ in range(200):  # the worker has looked at the table: events may go first from now
-        if inbox.handles_first or not settings.handle_first:
-            break
-        await asyncio.sleep(0.01)
+    await until(lambda: inbox.handles_first or not settings.handle_first, 2)
     assert inbox.handles_first == bool(settings.handle_first)
     return inbox, customers
 
@@ -139,10 +144,7 @@ async def test_a_slow_handling_is_stored_leased_and_the_customers_next_event_wai
         await asyncio.sleep(0.2)  # the worker looked: the key's head is leased
         assert customers.handled == [] and (await rows(store))["tg:2"].status == "pending"
         customers.slow.set()
-        for _ in range(300):
-            if len(customers.handled) == 2 and not inbox.busy:
-                break
-            await asyncio.sleep(0.01)
+        await until(lambda: len(customers.handled) == 2 and not inbox.busy, 3)
         assert customers.handled == ["tg:1", "tg:2"]
         assert {k: r.status for k, r in (await rows(store)).items()} == {
             "tg:1": "done", "tg:2": "done"}  # fmt: skip
@@ -161,10 +163,7 @@ async def test_a_failing_event_is_stored_for_a_retry_and_later_ones_wait_behind_
         assert (row.status, row.attempts, row.last_error) == ("pending", 1, "KeyError: 'date'")
         await inbox.accept([sent(2)])  # the same customer: stored, behind the failed one
         assert customers.handled == []
-        for _ in range(400):  # retried after inbox.backoff (1 s)
-            if len(customers.handled) == 2:
-                break
-            await asyncio.sleep(0.01)
+        await until(lambda: len(customers.handled) == 2, 4)
         assert customers.handled == ["tg:1", "tg:2"]
     finally:
         await inbox.stop()
@@ -200,10 +199,7 @@ async def test_a_customer_with_an_event_left_from_before_a_restart_is_served_in_
         await asyncio.sleep(0.2)
         assert customers.handled == ["tg:3"]
         customers.slow.set()
-        for _ in range(300):
-            if len(customers.handled) == 3:
-                break
-            await asyncio.sleep(0.01)
+        await until(lambda: len(customers.handled) == 3, 3)
         assert customers.handled == ["tg:3", "tg:1", "tg:2"]
     finally:
         await inbox.stop()
@@ -218,10 +214,7 @@ async def test_two_events_of_one_customer_in_one_delivery_are_stored_and_handled
         await inbox.accept([sent(1), sent(2)])
         assert taken("stored") == stored + 2
         assert batches(store) - before >= 1  # stored first: acknowledged before handling
-        for _ in range(300):
-            if len(customers.handled) == 2:
-                break
-            await asyncio.sleep(0.01)
+        await until(lambda: len(customers.handled) == 2, 3)
         assert customers.handled == ["tg:1", "tg:2"]
     finally:
         await inbox.stop()
@@ -233,10 +226,7 @@ async def test_with_handle_first_off_every_event_is_stored_first(store: Storage)
         await inbox.accept([sent(1)])
         await asyncio.sleep(0)
         assert "tg:1" in await rows(store)  # stored before it was handled
-        for _ in range(300):
-            if customers.handled:
-                break
-            await asyncio.sleep(0.01)
+        await until(lambda: bool(customers.handled), 3)
         assert customers.handled == ["tg:1"]
     finally:
         await inbox.stop()

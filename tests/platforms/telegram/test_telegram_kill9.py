@@ -55,10 +55,16 @@ class TelegramCustomers:
         return self.fake.chat_messages(int(who), bot_only=True)
 
 
-@pytest.mark.parametrize("mode", ["polling", "webhook"])
+@pytest.mark.parametrize(
+    ("mode", "handle_first"),
+    [("polling", 0.25), ("webhook", 0.25), ("polling", 0)],
+    ids=["polling", "webhook", "polling-stored-first"],
+)
 async def test_kill_9_under_load_loses_strands_and_doubles_nobody(
-    tmp_path: Path, mode: str
+    tmp_path: Path, mode: str, handle_first: float
 ) -> None:
+    """By default a customer's event is handled first and stored with its answer; with
+    ``inbox.handle_first: 0`` every event is stored first, then handled by the worker."""
     async with FakeTelegram() as fake:
         ids = [str(8_100_001 + n) for n in range(CUSTOMERS)]
         for who in ids:
@@ -77,7 +83,7 @@ async def test_kill_9_under_load_loses_strands_and_doubles_nobody(
             f"telegram: {hook if mode == 'webhook' else '{mode: polling}'}\n"
             f"server: {{host: 127.0.0.1, port: {port}}}\n"
             # a crashed process's claims come back after 5 s, not 15: a shorter test
-            "inbox: {lease: 5s}\n"
+            f"inbox: {{lease: 5s, handle_first: {handle_first}}}\n"
             "surveys: {remind_after: null}\n",
             env,
         )  # fmt: skip
