@@ -58,7 +58,7 @@ async def services(settings: Settings) -> AsyncIterator[Services]:
             budgets = {"telegram": Budget(settings.telegram.rate_limit.limits()),
                        "slack": Budget(settings.slack.rate_limit.limits())}  # fmt: skip
             runtime.sender = Sender(
-                storage, runtime.adapters, budgets,
+                storage, runtime.adapters, budgets, lease=settings.outbox.lease,
                 on_sent=runtime.record_delivery, on_dead=runtime.record_dead,
             )  # fmt: skip
         else:

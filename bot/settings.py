@@ -21,7 +21,13 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from bot.conversation.alerts import AlertRule
-from bot.conversation.config import InboxConfig, SlackRateLimit, SurveysConfig, TelegramRateLimit
+from bot.conversation.config import (
+    InboxConfig,
+    OutboxConfig,
+    SlackRateLimit,
+    SurveysConfig,
+    TelegramRateLimit,
+)
 from bot.conversation.config import MilestoneEvent as MilestoneEvent
 from bot.conversation.webhooks import WebhooksConfig
 
@@ -141,6 +147,7 @@ class Settings(BaseSettings):
     server: ServerConfig = ServerConfig()
     surveys: SurveysConfig = SurveysConfig()
     inbox: InboxConfig = InboxConfig()
+    outbox: OutboxConfig = OutboxConfig()
     webhooks: WebhooksConfig = WebhooksConfig()  # secrets: SURVEYBOT_WEBHOOK_SECRET_<NAME>
     alerts: dict[str, AlertRule] = Field(default_factory=dict)  # detractor alerts, by name
 

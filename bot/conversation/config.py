@@ -84,3 +84,12 @@ class InboxConfig(_Section):
     # step then costs no write of its own; a handling that takes longer is stored, leased to
     # it, and the edge acknowledges. 0: every event is stored first, then handled.
     handle_first: float = Field(default=0.25, ge=0, le=2)
+
+
+class OutboxConfig(_Section):
+    """The ``outbox:`` section: how long a message the sender took is its own (``lease``: after
+    a crash, a message the dead sender held goes out when this runs out, and that chat's later
+    messages wait behind it; other chats do not). Keep it longer than a send takes, or a slow
+    send goes out twice (harmless, but seen)."""
+
+    lease: Duration = timedelta(seconds=15)

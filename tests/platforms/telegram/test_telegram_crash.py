@@ -6,7 +6,8 @@ and answered with the next question, not "This button is not valid any more".
 The dead process still holds Anna's /start in the inbox (leased), so her tap waits until that
 lease runs out: ``inbox.lease`` is 2 s here instead of 15 s, to keep the test short. The
 question's outbox row is still leased to the dead sender too, so what the tap owes (the settled
-message, the next question) waits in Anna's chat until that lease (15 s) runs out."""
+message, the next question) waits in Anna's chat until that lease runs out (``outbox.lease``,
+also 2 s here instead of 15 s)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ from tests.platforms.telegram.test_telegram_run import Installation
 from tests.support.telegram_harness import ANNA, Person, add_people, button
 
 WAIT = 15.0  # seconds any one thing may take on a loaded machine
-SENDER_LEASE = 15.0  # the outbox rows a dead sender held come back after this (Sender.lease)
+SENDER_LEASE = 2.0  # the outbox rows a dead sender held come back after this (outbox.lease)
+LEASES = "inbox: {lease: 2s}\noutbox: {lease: 2s}\n"
 
 
 async def test_a_tap_on_the_question_sent_just_before_kill_9_is_recorded(
@@ -29,7 +31,7 @@ async def test_a_tap_on_the_question_sent_just_before_kill_9_is_recorded(
         add_people(fake)
         site = Installation(tmp_path, fake)
         with (tmp_path / "config.yaml").open("a", encoding="utf-8") as config:
-            config.write("inbox: {lease: 2s}\n")
+            config.write(LEASES)
         anna = Person(fake, fake.users[ANNA], ANNA)
 
         async with site.running() as first:
@@ -80,6 +82,8 @@ async def test_a_first_question_owed_but_not_yet_sent_at_kill_9_goes_out_after_t
     async with FakeTelegram() as fake:
         add_people(fake)
         site = Installation(tmp_path, fake)
+        with (tmp_path / "config.yaml").open("a", encoding="utf-8") as config:
+            config.write(LEASES)
         anna = Person(fake, fake.users[ANNA], ANNA)
 
         async with site.running() as first:
@@ -94,7 +98,7 @@ async def test_a_first_question_owed_but_not_yet_sent_at_kill_9_goes_out_after_t
             fake.fail_next("sendMessage", n=0)
 
         async with site.running():
-            question = await anna.receives(WAIT + 15)  # after the dead process's 15 s lease
+            question = await anna.receives(WAIT + SENDER_LEASE)  # after the dead sender's lease
             assert question["text"].startswith("How likely are you to recommend us")
             await anna.taps(question, "10")
             follow_up = await anna.receives(WAIT)
