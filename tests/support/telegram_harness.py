@@ -88,14 +88,17 @@ class World:
     def person(self, user_id: int, chat: int | None = None) -> Person:
         return Person(self.fake, self.fake.users[user_id], chat if chat is not None else user_id)
 
-    async def active_session(self, update: JSONDict, within: float = 5.0) -> SessionRecord:
-        """The survey a command update started, once it is active (its question was sent and
-        the send recorded)."""
+    async def active_session(
+        self, update: JSONDict, within: float = 5.0, *, sent: bool = True
+    ) -> SessionRecord:
+        """The survey a command update started, once it is active (its question owed) and,
+        with ``sent``, its question's delivery recorded (``sent_at``)."""
         key = f"tg-update:{update['update_id']}"
         deadline = time.monotonic() + within
         while True:
             session = await self.svc.storage.session_by_key(key)
-            if session is not None and session.status == "active":
+            # active from the moment its question is owed; sent_at once the send is recorded
+            if session and session.status == "active" and (session.sent_at or not sent):
                 return session
             if time.monotonic() > deadline:
                 raise AssertionError(f"no active session for {key}: {session}")
