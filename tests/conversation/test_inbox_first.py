@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -94,39 +95,38 @@ async def store(tmp_path: Path) -> AsyncIterator[Storage]:
         await storage.close()
 
 
-async def running(storage: Storage, **config: object) -> tuple[Inbox, Customers]:
+@asynccontextmanager
+async def running(storage: Storage, **config: object) -> AsyncIterator[tuple[Inbox, Customers]]:
+    """The inbox and its worker, with the scripted customers as Telegram's processor."""
     customers = Customers(storage)
     settings = InboxConfig.model_validate({"backoff": ["1s"], "lease": "15s"} | config)
     inbox = Inbox(storage, settings, poll=0.05, processors={"telegram": customers.process})
     inbox.start()
     await until(lambda: inbox.handles_first or not settings.handle_first, 2)
-    assert inbox.handles_first == bool(settings.handle_first)
-    return inbox, customers
+    try:
+        assert inbox.handles_first == bool(settings.handle_first)
+        yield inbox, customers
+    finally:
+        await inbox.stop()
 
 
 async def test_a_tap_is_answered_before_it_is_stored_and_stored_with_its_answer(
     store: Storage,
 ) -> None:
-    inbox, customers = await running(store)
-    try:
+    async with running(store) as (inbox, customers):
         before, first = batches(store), taken("first")
         await inbox.accept([sent(1)])  # when this returns, Telegram may be told
         assert customers.handled == ["tg:1"] and taken("first") == first + 1
         assert batches(store) - before == 1  # the answer's commit, which stored the event
         assert (await rows(store))["tg:1"].status == "done"
         assert await store.inbox_pending_keys() == set()
-    finally:
-        await inbox.stop()
 
 
 async def test_an_event_that_commits_nothing_is_stored_done(store: Storage) -> None:
-    inbox, _ = await running(store)
-    try:
+    async with running(store) as (inbox, _):
         await inbox.accept([sent(1, "stale tap")])
         row = (await rows(store))["tg:1"]
         assert (row.status, row.attempts) == ("done", 1)
-    finally:
-        await inbox.stop()
 
 
 async def test_a_slow_handling_is_stored_leased_and_the_customers_next_event_waits(
@@ -134,8 +134,7 @@ async def test_a_slow_handling_is_stored_leased_and_the_customers_next_event_wai
 ) -> None:
     """A staff command that waits to hear its survey went out: the edge is not kept waiting;
     the customer's next message is stored and handled after it, in order."""
-    inbox, customers = await running(store, handle_first=0.05)
-    try:
+    async with running(store, handle_first=0.05) as (inbox, customers):
         await inbox.accept([sent(1, "slow")])  # returned while the handling goes on
         assert customers.handled == []
         row = (await rows(store))["tg:1"]
@@ -148,16 +147,13 @@ async def test_a_slow_handling_is_stored_leased_and_the_customers_next_event_wai
         assert customers.handled == ["tg:1", "tg:2"]
         assert {k: r.status for k, r in (await rows(store)).items()} == {
             "tg:1": "done", "tg:2": "done"}  # fmt: skip
-    finally:
-        await inbox.stop()
 
 
 async def test_a_failing_event_is_stored_for_a_retry_and_later_ones_wait_behind_it(
     store: Storage,
 ) -> None:
-    inbox, customers = await running(store)
-    customers.failures = 1
-    try:
+    async with running(store) as (inbox, customers):
+        customers.failures = 1
         await inbox.accept([sent(1, "flaky")])
         row = (await rows(store))["tg:1"]
         assert (row.status, row.attempts, row.last_error) == ("pending", 1, "KeyError: 'date'")
@@ -165,23 +161,18 @@ async def test_a_failing_event_is_stored_for_a_retry_and_later_ones_wait_behind_
         assert customers.handled == []
         await until(lambda: len(customers.handled) == 2, 4)
         assert customers.handled == ["tg:1", "tg:2"]
-    finally:
-        await inbox.stop()
 
 
 async def test_a_poison_event_is_quarantined_at_once_when_one_attempt_is_allowed(
     store: Storage, caplog: pytest.LogCaptureFixture
 ) -> None:
-    inbox, customers = await running(store, attempts=1)
-    try:
+    async with running(store, attempts=1) as (inbox, customers):
         await inbox.accept([sent(1, "fail"), sent(2, customer="43")])
         [poison] = await store.inbox_quarantined()
         assert (poison.event_id, poison.last_error) == ("tg:1", "KeyError: 'date'")
         assert customers.handled == ["tg:2"]  # the other customer was served
         assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == [
             "inbox event tg:1 quarantined after 1 attempts: KeyError: 'date'"]  # fmt: skip
-    finally:
-        await inbox.stop()
 
 
 async def test_a_customer_with_an_event_left_from_before_a_restart_is_served_in_order(
@@ -193,43 +184,34 @@ async def test_a_customer_with_an_event_left_from_before_a_restart_is_served_in_
     left = sent(1, "slow")
     await store.inbox_put([InboxEvent(platform="telegram", event_id=left.event_id, key=left.key,
                                       payload=left.body, received_at=utcnow())])  # fmt: skip
-    inbox, customers = await running(store)
-    try:
+    async with running(store) as (inbox, customers):
         await inbox.accept([sent(2), sent(3, customer="43")])
         await asyncio.sleep(0.2)
         assert customers.handled == ["tg:3"]
         customers.slow.set()
         await until(lambda: len(customers.handled) == 3, 3)
         assert customers.handled == ["tg:3", "tg:1", "tg:2"]
-    finally:
-        await inbox.stop()
 
 
 async def test_two_events_of_one_customer_in_one_delivery_are_stored_and_handled_in_order(
     store: Storage,
 ) -> None:
-    inbox, customers = await running(store)
-    try:
+    async with running(store) as (inbox, customers):
         before, stored = batches(store), taken("stored")
         await inbox.accept([sent(1), sent(2)])
         assert taken("stored") == stored + 2
         assert batches(store) - before >= 1  # stored first: acknowledged before handling
         await until(lambda: len(customers.handled) == 2, 3)
         assert customers.handled == ["tg:1", "tg:2"]
-    finally:
-        await inbox.stop()
 
 
 async def test_with_handle_first_off_every_event_is_stored_first(store: Storage) -> None:
-    inbox, customers = await running(store, handle_first=0)
-    try:
+    async with running(store, handle_first=0) as (inbox, customers):
         await inbox.accept([sent(1)])
         await asyncio.sleep(0)
         assert "tg:1" in await rows(store)  # stored before it was handled
         await until(lambda: bool(customers.handled), 3)
         assert customers.handled == ["tg:1"]
-    finally:
-        await inbox.stop()
 
 
 def test_handle_first_is_bounded_so_platforms_are_acknowledged_in_time() -> None:
@@ -240,12 +222,9 @@ def test_handle_first_is_bounded_so_platforms_are_acknowledged_in_time() -> None
 
 async def test_a_redelivered_event_is_not_handled_twice(store: Storage) -> None:
     """Slack sends an envelope again when its ack came late: the copy is a duplicate."""
-    inbox, customers = await running(store)
-    try:
+    async with running(store) as (inbox, customers):
         await inbox.accept([sent(1, "stale tap")])
         await inbox.accept([sent(1, "stale tap")])
         await asyncio.sleep(0.2)  # the worker would have taken a stored copy by now
         assert customers.handled == ["tg:1"]
         assert await store.inbox_pending_keys() == set()
-    finally:
-        await inbox.stop()
