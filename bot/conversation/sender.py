@@ -75,6 +75,7 @@ class Sender:
     on_dead: Callable[[OutboxMessage, str], Awaitable[None]] | None = None
     _loop: ClaimLoop[OutboxMessage] = field(init=False, repr=False)
     _bulk: int = field(init=False, default=0)  # bulk rows this sender holds
+    _bulk_asked: int = field(init=False, default=0)  # bulk room of claims still in flight
     _interactive: int = field(init=False, default=0)  # and interactive rows
     _cut: bool = field(init=False, default=False)  # the last claim filled a lane's room
     # streams (OutboxMessage.stream) owed more while a row of theirs was out: that row's mark
@@ -154,18 +155,27 @@ class Sender:
         needs to use its share (nor bulk the customers')."""
         now = self.clock()
         i_room = min(limit, self.concurrency - self._interactive)
-        b_room = min(limit, self.bulk_room())
-        if i_room > 0 and b_room >= i_room:  # one claim, interactive rows first (the usual case)
-            rows = await self.storage.outbox_claim(i_room, self.lease, now)
-            bulk = sum(1 for row in rows if row.lane == "bulk")
-            cut = len(rows) >= i_room  # the claim's limit was both lanes' together
-        else:  # one lane near its room: each lane on its own (one batch on SQLite)
-            rooms: tuple[tuple[StorageLane, int], ...] = (("interactive", i_room), ("bulk", b_room))
-            claims = [self.storage.outbox_claim(room, self.lease, now, lanes=(lane,))
-                      for lane, room in rooms if room > 0]  # fmt: skip
-            rows = [row for got in await asyncio.gather(*claims) for row in got]
-            bulk = sum(1 for row in rows if row.lane == "bulk")
-            cut = len(rows) - bulk >= i_room or bulk >= b_room  # a lane not or fully claimed
+        # claims in flight count as held (a claim beside a write and the loop's own claim may
+        # run at once); a lane whose room such a claim took is not cut: that claim reports it
+        free = self.bulk_room()
+        b_room = max(0, min(limit, free - self._bulk_asked))
+        self._bulk_asked += b_room
+        try:
+            if i_room > 0 and b_room >= i_room:  # one claim, interactive rows first (usual)
+                rows = await self.storage.outbox_claim(i_room, self.lease, now)
+                bulk = sum(1 for row in rows if row.lane == "bulk")
+                cut = len(rows) >= i_room  # the claim's limit was both lanes' together
+            else:  # one lane near its room: each lane on its own (one batch on SQLite)
+                rooms: tuple[tuple[StorageLane, int], ...] = (("interactive", i_room),
+                                                              ("bulk", b_room))  # fmt: skip
+                claims = [self.storage.outbox_claim(room, self.lease, now, lanes=(lane,))
+                          for lane, room in rooms if room > 0]  # fmt: skip
+                rows = [row for got in await asyncio.gather(*claims) for row in got]
+                bulk = sum(1 for row in rows if row.lane == "bulk")
+                filled = bulk >= b_room and (b_room > 0 or free == 0)
+                cut = len(rows) - bulk >= i_room or filled  # a lane not or fully claimed
+        finally:
+            self._bulk_asked -= b_room
         self._bulk += bulk
         self._interactive += len(rows) - bulk
         self._cut = cut  # rows may be waiting for room although the loop had more

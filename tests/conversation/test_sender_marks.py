@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from bot.chat import Address, Prompt, Sent
+from bot.conversation.budget import Budget, Limits
 from bot.conversation.sender import Sender
 from storage.base import InboxEvent, OutboxMessage
 from storage.sqlite.backend import SQLiteStorage
@@ -160,3 +161,21 @@ async def test_more_rows_than_the_sender_holds_all_go_out_without_waiting_for_th
         assert sorted(d.address.user_id for d in adapter.sent) == sorted(f"c{n}" for n in range(10))
     finally:
         await sender.stop()
+
+
+async def test_two_claims_at_once_hold_no_more_bulk_rows_than_the_budget_sends_soon(
+    storage: SQLiteStorage,
+) -> None:
+    """A claim beside a write and the loop's own claim can be in flight together; the bulk
+    rows they take together stay within bulk_cap (here 1: one message a second), so no bulk
+    row waits out its lease in the sender's hands."""
+    news = [owed(f"News {n}", kind="notice").model_copy(update={"lane": "bulk"}) for n in range(3)]
+    news = [m.model_copy(update={"address": Address(platform="console", user_id=f"c{n}")})
+            for n, m in enumerate(news)]  # fmt: skip
+    await storage.outbox_put(news)
+    sender = Sender(storage, {"console": RecordingAdapter()},
+                    {"console": Budget(Limits(per_second=1))}, poll=HOUR)  # fmt: skip
+    assert sender.bulk_cap() == 1
+    first, second = await asyncio.gather(sender._claim(10), sender._claim(10))
+    assert len(first) + len(second) == 1
+    assert await sender._claim(10) == []  # the one held fills bulk's room
