@@ -46,7 +46,7 @@ _LANES = ("interactive", "bulk", "webhook")
 _CHAT = ("interactive", "bulk")  # what chat senders claim: not the webhook lane
 INBOX_DONE = "UPDATE inbox SET status = 'done', done_at = ?, lease_until = NULL WHERE id = ?"
 # One event stored in the state its handler gives (the inbox's fast path, bot/conversation/
-# inbox.py): done, pending and leased to the handler, or pending with a retry time. An event
+# first.py): done, pending and leased to the handler, or pending with a retry time. An event
 # stored meanwhile (the same event's other write) takes that state unless it is done already.
 INBOX_KEPT = (
     "platform, event_id, key, user_id, payload, received_at, status, attempts,"
@@ -101,17 +101,11 @@ def inbox_keep_params(e: InboxEvent, dialect: Dialect) -> list[Any]:
     ]  # fmt: skip
 
 
-def handled_event(event: InboxEvent, now: datetime) -> InboxEvent:
-    """``event`` (not stored yet) as the commit that answers it stores it: done."""
-    return event.model_copy(update={"status": "done", "done_at": now, "lease_until": None,
-                                    "attempts": max(event.attempts, 1)})  # fmt: skip
-
-
 def inbox_handled(ref: InboxRef, now: datetime, dialect: Dialect) -> tuple[str, list[Any]]:
     """The statement that records a handled event in its commit's transaction: the stored row
     ``ref`` marked done, or the event ``ref`` (not stored yet) stored done."""
     if isinstance(ref, InboxEvent):
-        return dialect.sql(INBOX_KEEP), inbox_keep_params(handled_event(ref, now), dialect)
+        return dialect.sql(INBOX_KEEP), inbox_keep_params(ref.handled(now), dialect)
     return dialect.sql(INBOX_DONE), [dialect.time(now), ref]
 
 
@@ -227,14 +221,15 @@ class QueueMethods:
     async def inbox_pending_keys(
         self, keys: Collection[tuple[str, str]] | None = None
     ) -> set[tuple[str, str]]:
-        pending = "SELECT DISTINCT platform, key FROM inbox WHERE status = 'pending'"
-        if keys is None:
-            return {(str(p), str(k)) for p, k in await self._fetch(pending, ())}
-        found: set[tuple[str, str]] = set()
-        for platform, key in keys:  # few: the keys of one delivery that may still be waiting
-            sql = self.dialect.sql(pending + " AND platform = ? AND key = ? LIMIT 1")
-            found |= {(str(p), str(k)) for p, k in await self._fetch(sql, (platform, key))}
-        return found
+        sql = "SELECT DISTINCT platform, key FROM inbox WHERE status = 'pending'"
+        if keys is not None:
+            if not keys:
+                return set()
+            wanted = set(keys)
+            sql += f" AND key IN ({placeholders(len(wanted))})"
+        rows = await self._fetch(self.dialect.sql(sql), [k for _, k in keys or ()])
+        found = {(str(p), str(k)) for p, k in rows}
+        return found if keys is None else found & wanted
 
     async def inbox_failed(self, inbox_id: int, error: str, retry_at: datetime | None) -> None:
         if retry_at is None:

@@ -40,6 +40,11 @@ class InboxEvent(_Frozen):
     last_error: str | None = None
     done_at: datetime | None = None
 
+    def handled(self, now: datetime) -> InboxEvent:
+        """This event (handled before it was stored) as it is stored once handled: done."""
+        return self.model_copy(update={"status": "done", "done_at": now, "lease_until": None,
+                                       "attempts": max(self.attempts, 1)})  # fmt: skip
+
 
 # What the commit that answers an event carries: the event's inbox row id (stored: marked done),
 # or the event itself, not stored yet (the inbox's fast path: stored done in the same

@@ -162,15 +162,17 @@ class FirstHand:
                 await self._settle(event, ticket, task.result())
                 return
             # still going: stored now, leased to this handling, which marks it when it ends
+            # (also if storing fails now: the edge then does not acknowledge, and the mark
+            # done or failed is what a redelivery finds)
             self.held.add(key)
+            late = asyncio.ensure_future(self._finish_late(event, ticket, task))
+            self._late.add(late)
+            late.add_done_callback(self._late.discard)
             until = self.clock() + self.config.lease
             leased = event.model_copy(update={"attempts": 1, "lease_until": until})
             row = await self.storage.inbox_keep(leased)
             if row is not None and not ticket.done:
                 ticket.inbox_id = row
-            late = asyncio.ensure_future(self._finish_late(event, ticket, task))
-            self._late.add(late)
-            late.add_done_callback(self._late.discard)
         finally:
             gate = self._gates.pop(key, None)
             if gate is not None:
@@ -197,8 +199,7 @@ class FirstHand:
             if ticket.inbox_id is not None:
                 await self.storage.inbox_done(ticket.inbox_id, now)
             else:
-                await self.storage.inbox_keep(event.model_copy(
-                    update={"status": "done", "done_at": now, "attempts": 1}))  # fmt: skip
+                await self.storage.inbox_keep(event.handled(now))
             return
         text = describe(error)
         retry = retry_at(self.config, 1, now)

@@ -32,7 +32,6 @@ from storage.base import (
 from storage.followups import FollowupMethods
 from storage.queues import (
     INBOX_NEW,
-    handled_event,
     inbox_handled,
     inbox_keep_params,
     inbox_params,
@@ -241,7 +240,7 @@ class SQLiteStorage(SessionMethods, FollowupMethods):
                 answer=answer_params(session_id, answer, now, SQL) if answer else None,
                 event_id=event_id,
                 inbox_id=inbox_id if isinstance(inbox_id, int) else None,
-                inbox_event=tuple(inbox_keep_params(handled_event(inbox_id, now), SQL))
+                inbox_event=tuple(inbox_keep_params(inbox_id.handled(now), SQL))
                 if isinstance(inbox_id, InboxEvent)
                 else None,
                 outbox=tuple(outbox_params(m, SQL) for m in outbox),
